@@ -1,0 +1,145 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (dependencies point downward only):
+//   0 pure     NetworkPrimitives
+//   1 domain   ProvisioningModel, BootEnvRendering
+//   2 adapter  SQLiteInventory, HTTPAPI
+//   3 root     Appliance, anvil
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "anvil",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "anvil", targets: ["anvil"]),
+        .executable(name: "anvil-bench", targets: ["AnvilBenchmarks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // 0: pure values
+        .target(name: "NetworkPrimitives", swiftSettings: swiftSettings),
+
+        // 1: domain (no I/O)
+        .target(
+            name: "ProvisioningModel",
+            dependencies: [
+                "NetworkPrimitives",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BootEnvRendering",
+            dependencies: ["ProvisioningModel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
+        // 2: adapters
+        .target(
+            name: "SQLiteInventory",
+            dependencies: ["ProvisioningModel", "NetworkPrimitives", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "ProvisioningModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // 3: root
+        .target(
+            name: "Appliance",
+            dependencies: [
+                "ProvisioningModel", "BootEnvRendering", "SQLiteInventory", "HTTPAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "anvil",
+            dependencies: [
+                "Appliance", "ProvisioningModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "AnvilBenchmarks",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Sources/anvil-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // test support and tests
+        .target(
+            name: "ApplianceTesting",
+            dependencies: ["ProvisioningModel", "NetworkPrimitives"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProvisioningModelTests",
+            dependencies: ["ProvisioningModel", "NetworkPrimitives", "BootEnvRendering", "ApplianceTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SQLiteInventoryTests",
+            dependencies: ["SQLiteInventory", "ProvisioningModel", "ApplianceTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: [
+                "HTTPAPI", "SQLiteInventory", "ProvisioningModel", "Appliance", "ApplianceTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ApplianceTests",
+            dependencies: [
+                "Appliance", "ApplianceTesting", "ProvisioningModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

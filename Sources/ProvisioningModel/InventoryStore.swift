@@ -1,0 +1,126 @@
+import Foundation
+
+/// Why an inventory operation was refused. Adapters map these to their protocol (HTTP status, CLI exit code).
+public enum InventoryError: Error, Sendable, Equatable {
+    /// `what` names the kind of thing: `machine`, `bootenv`, `token`…
+    case notFound(what: String, key: String)
+    /// The object, or something unique in it (a name, a MAC), already exists.
+    case alreadyExists(field: String, message: String)
+    /// The write was based on an older revision than the stored one (optimistic concurrency).
+    case revisionMismatch(key: String, expected: Int, actual: Int)
+    /// Shipped content cannot be changed or shadowed through the API.
+    case readOnlyContent(what: String, key: String, source: String)
+    /// The object is still referenced by others and cannot be deleted.
+    case inUse(what: String, key: String, referrers: [String])
+    /// The object breaks a rule: every problem, each with its field.
+    case invalid([ValidationProblem])
+    /// The store itself failed (disk full, corrupt file…); the cause is kept for the log.
+    case storage(String)
+
+    /// One line for logs, CLI output and content reports.
+    public var message: String {
+        switch self {
+        case .notFound(let what, let key): "no \(what) '\(key)'"
+        case .alreadyExists(_, let message): message
+        case .revisionMismatch(let key, let expected, let actual):
+            "'\(key)' has changed: the request was based on revision \(expected), the stored revision is \(actual)"
+        case .readOnlyContent(let what, let key, let source):
+            "\(what) '\(key)' is shipped content (\(source)) and read-only; copy it under another name to change it"
+        case .inUse(let what, let key, let referrers):
+            "\(what) '\(key)' is still used by \(referrers.joined(separator: ", "))"
+        case .invalid(let problems): problems.map(\.description).joined(separator: "; ")
+        case .storage(let message): message
+        }
+    }
+}
+
+/// A change to the inventory, as kept in the durable event log. `cursor` grows monotonically.
+public struct InventoryEvent: Codable, Sendable, Hashable {
+    public enum Action: String, Codable, Sendable {
+        case created, updated, deleted
+    }
+
+    public var cursor: Int64
+    public var time: Date
+    public var action: Action
+    public var kind: ObjectKind
+    public var key: String
+    /// Who made the change: a token name, `content`, or a service.
+    public var actor: String
+    /// The object after the change (absent for deletions).
+    public var object: JSONValue?
+
+    public init(cursor: Int64, time: Date, action: Action, kind: ObjectKind, key: String, actor: String, object: JSONValue?) {
+        self.cursor = cursor
+        self.time = time
+        self.action = action
+        self.kind = kind
+        self.key = key
+        self.actor = actor
+        self.object = object
+    }
+}
+
+/// A list filter: `field` is one of the kind's `filterFields`.
+public struct ListFilter: Hashable, Sendable {
+    public var field: String
+    public var value: String
+
+    public init(field: String, value: String) {
+        self.field = field
+        self.value = value
+    }
+}
+
+/// What loading shipped content did.
+public struct ContentReport: Sendable {
+    public var created: [String] = []
+    public var updated: [String] = []
+    public var removed: [String] = []
+    public var unchanged = 0
+    /// Objects refused, with the reason (a user object has the name, a reference dangles…).
+    public var skipped: [(object: String, reason: String)] = []
+
+    public init() {}
+}
+
+/// The inventory port. Implementations: `SQLiteInventory` (embedded), later PostgreSQL.
+/// Every write is atomic together with its event-log row.
+public protocol InventoryStore: Sendable {
+    func create<O: InventoryObject>(_ object: O, actor: String) async throws -> Stored<O>
+    func fetch<O: InventoryObject>(_ type: O.Type, key: String) async throws -> Stored<O>
+    /// Replaces the object; with `expectedRevision`, only if the stored revision is that one.
+    func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String) async throws -> Stored<O>
+    func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws
+    /// Objects in key order after `cursor`, at most `limit`.
+    func list<O: InventoryObject>(_ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int) async throws -> Page<O>
+    func machine(named name: String) async throws -> Stored<Machine>?
+    func count(_ kind: ObjectKind) async throws -> Int
+
+    /// Replaces shipped content with `objects` (same origin), leaving user objects alone.
+    func loadContent(_ objects: [ContentObject]) async throws -> ContentReport
+
+    func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent]
+    /// The newest cursor in the event log (0 when empty).
+    func latestEventCursor() async throws -> Int64
+    /// Wakes listeners after each committed change.
+    var eventSignal: EventSignal { get }
+
+    func createToken(_ token: APIToken, secretHash: String) async throws
+    func token(secretHash: String) async throws -> APIToken?
+    func tokens() async throws -> [APIToken]
+    func deleteToken(id: ObjectID) async throws
+}
+
+/// A shipped object and the file it came from.
+public struct ContentObject: Sendable {
+    public var object: any InventoryObject
+    public var source: String
+
+    public init(object: any InventoryObject, source: String) {
+        self.object = object
+        self.source = source
+    }
+
+    public var label: String { "\(type(of: object).kind.rawValue) '\(object.key)' (\(source))" }
+}

@@ -1,0 +1,121 @@
+import GRDB
+import ProvisioningModel
+
+/// The database schema. Invariants live here as constraints, so they hold whatever code writes:
+/// a MAC belongs to at most one machine, names are unique, states and roles are from their enums,
+/// keys agree with the bodies, every body is valid JSON.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            for kind in ObjectKind.allCases {
+                try db.execute(sql: objectTable(kind))
+            }
+            try db.execute(sql: machineConstraints)
+            try db.execute(sql: otherConstraints)
+            try db.execute(
+                sql: """
+                    CREATE TABLE reference (
+                        fromKind TEXT NOT NULL,
+                        fromKey TEXT NOT NULL,
+                        field TEXT NOT NULL,
+                        toKind TEXT NOT NULL,
+                        toKey TEXT NOT NULL,
+                        PRIMARY KEY (fromKind, fromKey, field)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX reference_target ON reference(toKind, toKey);
+
+                    CREATE TABLE event (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+
+                    CREATE TABLE api_token (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL UNIQUE,
+                        role TEXT NOT NULL CHECK (role IN (\(quotedList(Role.allCases.map(\.rawValue))))),
+                        secretHash TEXT NOT NULL UNIQUE CHECK (length(secretHash) = 64),
+                        createdAt TEXT NOT NULL,
+                        expiresAt TEXT
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    /// Every kind has the same shape: the key, the JSON body, and bookkeeping.
+    private static func objectTable(_ kind: ObjectKind) -> String {
+        let identity = (kind == .machine || kind == .job) ? "$.id" : kind == .reservation ? "$.mac" : kind == .lease ? "$.address" : "$.name"
+        return """
+            CREATE TABLE \(kind.rawValue) (
+                key TEXT PRIMARY KEY NOT NULL,
+                body TEXT NOT NULL CHECK (json_valid(body)),
+                revision INTEGER NOT NULL CHECK (revision >= 1),
+                origin TEXT NOT NULL CHECK (origin IN ('user', 'content')),
+                source TEXT,
+                createdAt TEXT NOT NULL,
+                updatedAt TEXT NOT NULL,
+                CHECK (key = json_extract(body, '\(identity)'))
+            );
+            """
+    }
+
+    private static let machineConstraints = """
+        CREATE UNIQUE INDEX machine_name ON machine(json_extract(body, '$.name'));
+        CREATE INDEX machine_state ON machine(json_extract(body, '$.state'));
+        CREATE INDEX machine_architecture ON machine(json_extract(body, '$.architecture'));
+        CREATE INDEX machine_bootenv ON machine(json_extract(body, '$.bootEnv'));
+        CREATE INDEX machine_serial ON machine(json_extract(body, '$.facts.systemSerial'));
+        CREATE INDEX machine_system_uuid ON machine(json_extract(body, '$.facts.systemUUID'));
+
+        CREATE TRIGGER machine_state_check BEFORE INSERT ON machine
+        WHEN json_extract(NEW.body, '$.state') NOT IN (\(quotedList(MachineState.allCases.map(\.rawValue))))
+          OR json_extract(NEW.body, '$.architecture') NOT IN (\(quotedList(Architecture.allCases.map(\.rawValue))))
+        BEGIN SELECT RAISE(ABORT, 'machine state or architecture out of range'); END;
+        CREATE TRIGGER machine_state_check_update BEFORE UPDATE ON machine
+        WHEN json_extract(NEW.body, '$.state') NOT IN (\(quotedList(MachineState.allCases.map(\.rawValue))))
+          OR json_extract(NEW.body, '$.architecture') NOT IN (\(quotedList(Architecture.allCases.map(\.rawValue))))
+        BEGIN SELECT RAISE(ABORT, 'machine state or architecture out of range'); END;
+
+        -- One row per MAC: the primary key is what makes a MAC belong to at most one machine.
+        CREATE TABLE machine_mac (
+            mac TEXT PRIMARY KEY NOT NULL CHECK (length(mac) = 17 AND mac = lower(mac)),
+            machineKey TEXT NOT NULL REFERENCES machine(key) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX machine_mac_machine ON machine_mac(machineKey);
+        CREATE TRIGGER machine_mac_insert AFTER INSERT ON machine BEGIN
+            INSERT INTO machine_mac(mac, machineKey)
+            SELECT json_extract(value, '$.mac'), NEW.key FROM json_each(NEW.body, '$.interfaces');
+        END;
+        CREATE TRIGGER machine_mac_update AFTER UPDATE OF body ON machine BEGIN
+            DELETE FROM machine_mac WHERE machineKey = OLD.key;
+            INSERT INTO machine_mac(mac, machineKey)
+            SELECT json_extract(value, '$.mac'), NEW.key FROM json_each(NEW.body, '$.interfaces');
+        END;
+        """
+
+    private static let otherConstraints = """
+        CREATE UNIQUE INDEX reservation_address ON reservation(json_extract(body, '$.address'));
+        CREATE INDEX reservation_subnet ON reservation(json_extract(body, '$.subnet'));
+        CREATE INDEX lease_mac ON lease(json_extract(body, '$.mac'));
+        CREATE INDEX job_machine ON job(json_extract(body, '$.machine'));
+        CREATE INDEX job_state ON job(json_extract(body, '$.state'));
+        """
+
+    static func quotedList(_ values: [String]) -> String { values.map { "'\($0)'" }.joined(separator: ", ") }
+
+    /// Columns with a uniqueness rule beyond the key, checked before writing for a clear message
+    /// (the unique indexes above remain the guarantee).
+    static func uniqueFields(of kind: ObjectKind) -> [(field: String, path: String)] {
+        switch kind {
+        case .machine: [("name", "$.name")]
+        case .reservation: [("address", "$.address")]
+        default: []
+        }
+    }
+}
