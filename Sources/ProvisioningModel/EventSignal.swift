@@ -1,27 +1,50 @@
 import Synchronization
 
-/// Fan-out of "the event log has grown to cursor N". Listeners re-read the log from their own cursor,
-/// so a missed or coalesced signal never loses an event.
+/// "The event log has grown to cursor N." Waiters re-read the log from their own cursor afterwards,
+/// so a coalesced or missed wake-up never loses an event; it can only delay one by the timeout.
 public final class EventSignal: Sendable {
-    private let listeners = Mutex<[Int: AsyncStream<Int64>.Continuation]>([:])
-    private let nextID = Atomic<Int>(0)
+    private struct State {
+        var latest: Int64 = 0
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     public func notify(_ cursor: Int64) {
-        listeners.withLock { listeners in
-            for continuation in listeners.values { continuation.yield(cursor) }
+        let waiters = state.withLock { state in
+            state.latest = max(state.latest, cursor)
+            defer { state.waiters = [:] }
+            return state.waiters
         }
+        for waiter in waiters.values { waiter.resume() }
     }
 
-    /// A stream of cursors; it ends when the consumer stops iterating (the listener is removed then).
-    public func subscribe() -> AsyncStream<Int64> {
-        let id = nextID.add(1, ordering: .relaxed).newValue
-        let (stream, continuation) = AsyncStream<Int64>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.listeners.withLock { $0.removeValue(forKey: id) }
+    /// Wakes every waiter now (graceful shutdown), without a new cursor.
+    public func wakeAll() {
+        let waiters = state.withLock { state in
+            defer { state.waiters = [:] }
+            return state.waiters
         }
-        listeners.withLock { $0[id] = continuation }
-        return stream
+        for waiter in waiters.values { waiter.resume() }
+    }
+
+    /// Returns once the log has grown past `cursor`, or after `timeout`, whichever comes first.
+    public func wait(beyond cursor: Int64, timeout: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let id: Int? = state.withLock { state in
+                if state.latest > cursor { return nil }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = continuation
+                return state.nextWaiter
+            }
+            guard let id else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+        }
     }
 }

@@ -26,6 +26,16 @@ public enum ObjectKind: String, Codable, Sendable, CaseIterable {
         self = kind
     }
 
+    /// The JSON field that holds the key.
+    public var keyField: String {
+        switch self {
+        case .machine, .job: "id"
+        case .reservation: "mac"
+        case .lease: "address"
+        default: "name"
+        }
+    }
+
     /// Jobs and leases are written by the appliance itself (workflow engine, DHCP), never through the CRUD API.
     public var isUserWritable: Bool { self != .job && self != .lease }
 }

@@ -40,7 +40,7 @@ public final class SQLiteInventory: InventoryStore {
                     throw InventoryError.readOnlyContent(what: O.kind.rawValue, key: object.key, source: existing.source ?? "content")
                 }
                 throw InventoryError.alreadyExists(
-                    field: Self.keyField(O.kind), message: "\(O.kind.rawValue) '\(object.key)' already exists")
+                    field: O.kind.keyField, message: "\(O.kind.rawValue) '\(object.key)' already exists")
             }
             return try writer.insert(object, origin: .user, source: nil, actor: actor)
         }
@@ -262,15 +262,6 @@ public final class SQLiteInventory: InventoryStore {
             return .invalid([ValidationProblem(field: "", message: "refused by the database: \(message)")])
         default:
             return .storage(message)
-        }
-    }
-
-    static func keyField(_ kind: ObjectKind) -> String {
-        switch kind {
-        case .machine, .job: "id"
-        case .reservation: "mac"
-        case .lease: "address"
-        default: "name"
         }
     }
 }
