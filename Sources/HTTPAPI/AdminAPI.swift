@@ -47,7 +47,7 @@ public enum AdminAPI {
         ObjectRoutes<Job>(store: store).register(in: catalog)
         ObjectRoutes<Lease>(store: store).register(in: catalog)
 
-        catalog.add(.get, "params/{name}/resolve", role: .viewer, tag: "params",
+        catalog.add(.get, "params/{key}/resolve", role: .viewer, tag: "params",
             summary: "Resolve a param for a machine through the attribute chain", query: ["machine", "stage"]) { request, context in
             try await ParamResolution(store: store).resolve(request, context)
         }
@@ -114,7 +114,7 @@ struct ParamResolution {
     }
 
     func resolve(_ request: Request, _ context: AnvilRequestContext) async throws -> Response {
-        let name = try context.parameters.require("name")
+        let name = try context.parameters.require("key")
         guard let machineRef = request.uri.queryParameters["machine"].map(String.init), !machineRef.isEmpty else {
             throw APIError.badRequest("missing_query", "say which machine: ?machine=<id or name>", field: "machine")
         }

@@ -1,0 +1,173 @@
+import Foundation
+import ProvisioningModel
+import Yams
+
+/// A `host:port` to listen on.
+public struct ListenAddress: Codable, Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` (or `[v6]:port`).
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let address = ListenAddress(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not host:port")
+        }
+        self = address
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// Everything `anvil serve` can be told, from a YAML file and flags. Defaults make a working
+/// single-node appliance: SQLite in `./anvil-data`, the admin API on loopback with TLS.
+public struct ApplianceConfiguration: Codable, Sendable {
+    public enum AdminTLS: String, Codable, Sendable {
+        /// A self-signed certificate generated on first start, kept in the data directory.
+        case auto
+        /// Certificate and key from `admin.certificate` / `admin.privateKey`.
+        case files
+        /// Plain HTTP: only for a loopback-only admin API.
+        case off
+    }
+
+    public struct Admin: Codable, Sendable {
+        public var listen = ListenAddress(host: "127.0.0.1", port: 8443)
+        public var tls = AdminTLS.auto
+        public var certificate: String?
+        public var privateKey: String?
+        /// Extra host names and addresses for the generated certificate.
+        public var certificateNames: [String] = []
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen, tls, certificate, privateKey, certificateNames }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            listen = try c.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? listen
+            tls = try c.decodeIfPresent(AdminTLS.self, forKey: .tls) ?? tls
+            certificate = try c.decodeIfPresent(String.self, forKey: .certificate)
+            privateKey = try c.decodeIfPresent(String.self, forKey: .privateKey)
+            certificateNames = try c.decodeIfPresent([String].self, forKey: .certificateNames) ?? []
+        }
+    }
+
+    public struct Boot: Codable, Sendable {
+        public var listen = ListenAddress(host: "0.0.0.0", port: 8080)
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            listen = try c.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? listen
+        }
+    }
+
+    public var dataDirectory = "./anvil-data"
+    /// Holds `bootenvs/` and `templates/`; the source tree when run from a checkout.
+    public var contentDirectory = "."
+    public var logLevel = "info"
+    public var admin = Admin()
+    public var boot = Boot()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? dataDirectory
+        contentDirectory = try c.decodeIfPresent(String.self, forKey: .contentDirectory) ?? contentDirectory
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? logLevel
+        admin = try c.decodeIfPresent(Admin.self, forKey: .admin) ?? admin
+        boot = try c.decodeIfPresent(Boot.self, forKey: .boot) ?? boot
+    }
+
+    /// Reads a YAML configuration file; unknown keys are errors (a typo must not silently fall back to a default).
+    public static func load(path: String) throws -> ApplianceConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(problems: [ValidationProblem(field: path, message: "cannot be read: \(error.localizedDescription)")])
+        }
+        do {
+            if let node = try Yams.compose(yaml: text) {
+                var problems: [ValidationProblem] = []
+                Self.checkKeys(node, allowed: Set(CodingKeys.allCases.map(\.rawValue)), path: "", into: &problems)
+                for (section, keys) in [("admin", Admin.CodingKeys.allCases.map(\.rawValue)), ("boot", Boot.CodingKeys.allCases.map(\.rawValue))] {
+                    if let child = node.mapping?[section] { Self.checkKeys(child, allowed: Set(keys), path: section, into: &problems) }
+                }
+                if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+                return try YAMLDecoder().decode(ApplianceConfiguration.self, from: node)
+            }
+            return ApplianceConfiguration()
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ConfigurationError(problems: [ValidationProblem(field: path, message: "\(error)")])
+        }
+    }
+
+    private static func checkKeys(_ node: Yams.Node, allowed: Set<String>, path: String, into problems: inout [ValidationProblem]) {
+        for (key, _) in node.mapping ?? [:] {
+            guard let name = key.string, !allowed.contains(name) else { continue }
+            let field = path.isEmpty ? name : "\(path).\(name)"
+            problems.append(ValidationProblem(field: field, message: "unknown setting (line \(key.mark?.line ?? 0); known: \(allowed.sorted().joined(separator: ", ")))"))
+        }
+    }
+
+    /// Every problem with the configuration, each naming its setting.
+    public func validate() -> [ValidationProblem] {
+        var report = ValidationReport()
+        report.check(!dataDirectory.isEmpty, "dataDirectory", "must not be empty")
+        report.check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel), "logLevel",
+            "'\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        if admin.tls == .files {
+            report.check(admin.certificate != nil, "admin.certificate", "is required when admin.tls is files")
+            report.check(admin.privateKey != nil, "admin.privateKey", "is required when admin.tls is files")
+        }
+        if admin.tls == .off {
+            report.check(["127.0.0.1", "::1", "localhost"].contains(admin.listen.host), "admin.tls",
+                "off is only allowed on a loopback admin listener, not \(admin.listen.host)")
+        }
+        if admin.listen.port != 0 && admin.listen == boot.listen {
+            report.add("boot.listen", "must differ from admin.listen (the planes are separate)")
+        }
+        return report.problems
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var problems: [ValidationProblem]
+
+    public init(problems: [ValidationProblem]) { self.problems = problems }
+
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  \($0.field): \($0.message)" }.joined(separator: "\n")
+    }
+}
