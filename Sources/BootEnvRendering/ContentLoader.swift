@@ -51,9 +51,12 @@ public struct ContentLoader: Sendable {
             loaded.problems.append(ContentProblem(file: name, line: nil, message: "cannot be read as UTF-8 text"))
             return
         }
-        let documents: [Node]
+        var documents: [Node] = []
         do {
-            documents = try Array(compose_all(yaml: text))
+            // compose_all reports syntax errors through the sequence's `error`, not by throwing.
+            var sequence = try compose_all(yaml: text)
+            while let document = sequence.next() { documents.append(document) }
+            if let error = sequence.error { throw error }
         } catch {
             loaded.problems.append(ContentProblem(file: name, line: Self.line(of: error), message: "invalid YAML: \(error)"))
             return

@@ -64,6 +64,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "anvil")
         let metrics = Appliance.bootstrapMetrics()
         let listeners = ListenerFile(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("listeners.json").path)
+        await listeners.remove()  // a killed server leaves a stale one behind
         let appliance = try await Appliance.build(configuration: configuration, logger: logger, metricsText: metrics) { plane, address in
             logger.info("listening", metadata: ["plane": "\(plane)", "address": "\(address)"])
             await listeners.record(plane: plane, address: address)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine (with Swift installed) to build and run Anvil: installs the system
+# packages Anvil links against, then builds it. Safe to run again; it only installs what is missing.
+#   deploy/setup.sh            build for running (debug, fast to build)
+#   deploy/setup.sh --tests    also install the test peers and build the test suite
+#   CONFIGURATION=release deploy/setup.sh   optimised build (what deploy/install.sh uses)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev libssh2-1-dev libcurl4-openssl-dev)
+# Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses.
+runtime_packages=(ipxe curl ca-certificates)
+# Peers the tests talk to: a real curl for HTTP checks, sqlite3 to inspect the database.
+test_packages=(sqlite3 procps)
+
+with_tests=false
+[ "${1:-}" = "--tests" ] && with_tests=true
+
+wanted=("${build_packages[@]}" "${runtime_packages[@]}")
+$with_tests && wanted+=("${test_packages[@]}")
+missing=()
+for package in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6 first)" >&2; exit 1; }
+configuration=${CONFIGURATION:-debug}
+if $with_tests; then
+    swift build -c "$configuration" --build-tests
+else
+    swift build -c "$configuration" --product anvil
+fi
+echo "setup: built $(swift build -c "$configuration" --show-bin-path)/anvil"
