@@ -114,8 +114,12 @@ let package = Package(
         .executableTarget(
             name: "AnvilBenchmarks",
             dependencies: [
+                "ApplianceTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/anvil-bench",
             swiftSettings: swiftSettings

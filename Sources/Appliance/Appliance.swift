@@ -52,9 +52,9 @@ public struct Appliance: Sendable {
         let firstAdminSecret = try await ensureAdminToken(store: store, data: data)
         let startedAt = Date()
         let adminScheme = configuration.admin.tls == .off ? "http" : "https"
+        let listening = ListeningAddresses()
         let environment = AdminAPIEnvironment(
-            store: store, startedAt: startedAt, metricsText: metricsText,
-            listeners: ["admin": "\(adminScheme)://\(configuration.admin.listen)", "boot": "http://\(configuration.boot.listen)"])
+            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all })
 
         let adminServer: HTTPServerBuilder
         switch configuration.admin.tls {
@@ -73,12 +73,20 @@ public struct Appliance: Sendable {
         let admin = Application(
             router: AdminAPI.makeRouter(environment), server: adminServer,
             configuration: .init(address: .hostname(configuration.admin.listen.host, port: configuration.admin.listen.port), serverName: "anvil"),
-            onServerRunning: { channel in await onListening("admin", "\(adminScheme)://\(Self.describe(channel.localAddress))") },
+            onServerRunning: { channel in
+                let address = "\(adminScheme)://\(Self.describe(channel.localAddress))"
+                await listening.record("admin", address)
+                await onListening("admin", address)
+            },
             logger: logger)
         let boot = Application(
             router: BootPlane.makeRouter(metricsText: metricsText),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
-            onServerRunning: { channel in await onListening("boot", "http://\(Self.describe(channel.localAddress))") },
+            onServerRunning: { channel in
+                let address = "http://\(Self.describe(channel.localAddress))"
+                await listening.record("boot", address)
+                await onListening("boot", address)
+            },
             logger: logger)
         return Appliance(
             configuration: configuration, dataDirectory: data, store: store, services: [admin, boot],
@@ -116,4 +124,11 @@ public struct Appliance: Sendable {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return { registry.emitToString() }
     }
+}
+
+/// Where each plane really listens (the configuration may ask for port 0).
+actor ListeningAddresses {
+    private(set) var all: [String: String] = [:]
+
+    func record(_ plane: String, _ address: String) { all[plane] = address }
 }

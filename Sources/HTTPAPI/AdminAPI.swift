@@ -11,10 +11,13 @@ public struct AdminAPIEnvironment: Sendable {
     public var startedAt: Date
     /// Prometheus text exposition of the process's metrics.
     public var metricsText: @Sendable () -> String
-    /// Addresses the planes listen on, reported by /info.
-    public var listeners: [String: String]
+    /// Addresses the planes actually listen on, reported by /info.
+    public var listeners: @Sendable () async -> [String: String]
 
-    public init(store: any InventoryStore, startedAt: Date = Date(), metricsText: @escaping @Sendable () -> String = { "" }, listeners: [String: String] = [:]) {
+    public init(
+        store: any InventoryStore, startedAt: Date = Date(), metricsText: @escaping @Sendable () -> String = { "" },
+        listeners: @escaping @Sendable () async -> [String: String] = { [:] }
+    ) {
         self.store = store
         self.startedAt = startedAt
         self.metricsText = metricsText
@@ -93,7 +96,7 @@ public enum AdminAPI {
             Info(
                 version: AnvilVersion.current, startedAt: environment.startedAt,
                 uptimeSeconds: Int(Date().timeIntervalSince(environment.startedAt)), counts: counts,
-                latestEventCursor: try await environment.store.latestEventCursor(), listeners: environment.listeners))
+                latestEventCursor: try await environment.store.latestEventCursor(), listeners: await environment.listeners()))
     }
 }
 

@@ -229,15 +229,17 @@ public final class SQLiteInventory: InventoryStore {
 
     /// Runs a write transaction, maps SQLite failures to `InventoryError`, and signals new events after commit.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let result: T
+        let (result, cursor): (T, Int64)
         do {
-            result = try await pool.write(body)
+            (result, cursor) = try await pool.write { db in
+                (try body(db), try Int64.fetchOne(db, sql: "SELECT max(cursor) FROM event") ?? 0)
+            }
         } catch let error as InventoryError {
             throw error
         } catch let error as DatabaseError {
             throw Self.translate(error)
         }
-        if let cursor = try? await latestEventCursor() { eventSignal.notify(cursor) }
+        eventSignal.notify(cursor)
         return result
     }
 
