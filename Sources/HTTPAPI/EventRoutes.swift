@@ -82,6 +82,10 @@ struct EventRoutes {
 struct TokenRoutes {
     let store: any InventoryStore
 
+    /// The longest lifetime a token can be given. Without a bound, an expiry beyond year 9999 was stored
+    /// as a date the store cannot read back, and listing tokens (or using that token) crashed the server.
+    static let maximumLifetimeSeconds = 100 * 365 * 24 * 60 * 60
+
     struct TokenRequest: Decodable {
         var name: String
         var role: Role
@@ -104,7 +108,10 @@ struct TokenRoutes {
                 TokenRequest.self, from: try await RequestBody.json(request), knownFields: ["name", "role", "expiresInSeconds"])
             var report = ValidationReport()
             report.checkName(body.name)
-            if let seconds = body.expiresInSeconds { report.check(seconds > 0, "expiresInSeconds", "must be positive") }
+            if let seconds = body.expiresInSeconds {
+                report.check((1...Self.maximumLifetimeSeconds).contains(seconds), "expiresInSeconds",
+                    "must be from 1 to \(Self.maximumLifetimeSeconds) (100 years)")
+            }
             if !report.problems.isEmpty { throw InventoryError.invalid(report.problems) }
             let now = Date()
             let token = APIToken(

@@ -22,9 +22,14 @@ public struct MACAddress: Hashable, Sendable, Comparable {
         let hexDigits = String(text.filter { $0 != ":" && $0 != "-" && $0 != "." })
         let separators = text.count - hexDigits.count
         // Accept 12 bare digits, or 5 ':'/'-' separators, or Cisco's 2 dots.
-        guard hexDigits.count == 12, [0, 2, 5].contains(separators) else { return nil }
+        // Only ASCII hex digits: `UInt8(_:radix:)` alone would also take a sign ("+6").
+        guard hexDigits.count == 12, hexDigits.allSatisfy({ $0.isASCII && $0.isHexDigit }),
+            [0, 2, 5].contains(separators)
+        else { return nil }
         if separators == 5 {
-            let groups = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "-" })
+            // The same separator throughout: "52:54-00:12:34:56" is not a MAC.
+            guard let separator = text.first(where: { $0 == ":" || $0 == "-" }) else { return nil }
+            let groups = text.split(separator: separator, omittingEmptySubsequences: false)
             guard groups.count == 6, groups.allSatisfy({ $0.count == 2 }) else { return nil }
         } else if separators == 2 {
             let groups = text.split(separator: ".", omittingEmptySubsequences: false)

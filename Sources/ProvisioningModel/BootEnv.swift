@@ -65,7 +65,7 @@ public struct BootEnv: InventoryObject, NamedObject {
         for (index, source) in sources.enumerated() {
             report.check(source.url.hasPrefix("http://") || source.url.hasPrefix("https://") || source.url.hasPrefix("file://"),
                 "sources[\(index)].url", "must be an http, https or file URL")
-            report.check(source.sha256.count == 64 && source.sha256.allSatisfy(\.isHexDigit), "sources[\(index)].sha256",
+            report.check(source.sha256.count == 64 && source.sha256.allSatisfy({ $0.isASCII && $0.isHexDigit }), "sources[\(index)].sha256",
                 "must be 64 hexadecimal digits")
         }
         return report.problems

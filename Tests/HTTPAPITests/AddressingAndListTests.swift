@@ -1,7 +1,9 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import NetworkPrimitives
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 @Suite("Addressing objects and listing them")

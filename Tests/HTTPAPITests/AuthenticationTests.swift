@@ -1,6 +1,8 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 @Suite("Authentication, roles and tokens")
@@ -53,7 +55,7 @@ struct AuthenticationTests {
             let events = try await api.get("/api/v1/events", as: caller)
             #expect((events.status == .ok) == readAllowed, "\(events)")
 
-            let write = try await api.post("/api/v1/bootenvs", ["name": "by-\(caller)"], as: caller)
+            let write = try await api.post("/api/v1/bootenvs", ["name": .string("by-\(caller)")], as: caller)
             if writeAllowed {
                 #expect(write.status == .created, "\(write)")
             } else {
@@ -88,7 +90,8 @@ struct AuthenticationTests {
             #expect(listed.status == .ok, "\(listed)")
             #expect(Set(listed.items.compactMap { $0["name"]?.stringValue }) == ["admin", "ci", "expired", "operator", "viewer"])
             for item in listed.items {
-                #expect(Set(item.objectValue?.keys.map { $0 } ?? []).isSubset(of: ["id", "name", "role", "createdAt", "expiresAt"]), "\(item)")
+                let fields = Set((item.objectValue ?? [:]).keys)
+                #expect(fields.isSubset(of: ["id", "name", "role", "createdAt", "expiresAt"]), "\(item)")
             }
             #expect(!listed.text.contains(secret))
             #expect(!listed.text.contains(APIToken.hash(secret: secret)))
@@ -125,6 +128,35 @@ struct AuthenticationTests {
             #expect(created.json?["token"]?["expiresAt"] == nil)
             let secret = try #require(created.json?["secret"]?.stringValue)
             #expect(try await api.get("/api/v1/whoami", as: .secret(secret)).json?["role"] == .string(role.rawValue))
+        }
+    }
+
+    /// Regression: an expiry past year 9999 was stored as a date SQLite text dates cannot hold, and
+    /// the next `GET /tokens` crashed the server.
+    @Test("a token lifetime outside 1 second to 100 years is refused, and tokens stay listable",
+        arguments: [Int64(0), -60, 3_153_600_001, 1_000_000_000_000, .max])
+    func tokenLifetimeOutOfRange(seconds: Int64) async throws {
+        try await APITestHarness.withAPI { api in
+            let response = try await api.post(
+                "/api/v1/tokens", ["name": "short-lived", "role": "viewer", "expiresInSeconds": .integer(seconds)], as: .admin)
+            response.expectError(.unprocessableContent, "invalid", field: "expiresInSeconds")
+            let listed = try await api.get("/api/v1/tokens", as: .admin)
+            #expect(listed.status == .ok, "\(listed)")
+            #expect(!listed.items.contains { $0["name"] == "short-lived" })
+        }
+    }
+
+    @Test("a token that lives 100 years is stored, listed and works")
+    func tokenLifetimeAtLimit() async throws {
+        try await APITestHarness.withAPI { api in
+            let created = try await api.post(
+                "/api/v1/tokens", ["name": "long-lived", "role": "viewer", "expiresInSeconds": 3_153_600_000], as: .admin)
+            #expect(created.status == .created, "\(created)")
+            let secret = try #require(created.json?["secret"]?.stringValue)
+            let listed = try await api.get("/api/v1/tokens", as: .admin)
+            #expect(listed.status == .ok, "\(listed)")
+            #expect(listed.items.contains { $0["name"] == "long-lived" && $0["expiresAt"]?.stringValue != nil })
+            #expect(try await api.get("/api/v1/whoami", as: .secret(secret)).json?["name"] == "long-lived")
         }
     }
 
@@ -165,7 +197,8 @@ struct AuthenticationTests {
             #expect(info.json?["counts"]?["machines"] == 1)
             #expect(info.json?["counts"]?["bootenvs"] == 3)
             #expect(info.json?["counts"]?["leases"] == 1)
-            #expect(Set(info.json?["counts"]?.objectValue?.keys.map { $0 } ?? []) == Set(ObjectKind.allCases.map(\.collection)))
+            let counted = Set((info.json?["counts"]?.objectValue ?? [:]).keys)
+            #expect(counted == Set(ObjectKind.allCases.map(\.collection)))
             let latest = try await api.store.latestEventCursor()
             #expect(info.json?["latestEventCursor"] == .integer(latest))
             #expect(info.json?["uptimeSeconds"]?.intValue.map { $0 >= 0 } == true)

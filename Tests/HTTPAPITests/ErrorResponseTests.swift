@@ -1,7 +1,9 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import NIOCore
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 /// A request the API must refuse, and how: status, stable code, and the field at fault.
@@ -25,9 +27,16 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
     static let malformed: [BadRequest] = [
         BadRequest(method: .post, path: "/api/v1/machines", body: #"{"name": "#, status: .badRequest, code: "malformed_json"),
         BadRequest(method: .post, path: "/api/v1/bootenvs", body: "name=x", status: .badRequest, code: "malformed_json"),
-        BadRequest(method: .put, path: "/api/v1/bootenvs/local", body: #"{"name": "local",}"#, status: .badRequest, code: "malformed_json"),
+        BadRequest(method: .put, path: "/api/v1/bootenvs/local", body: #"{"name": "local""#, status: .badRequest, code: "malformed_json"),
         BadRequest(method: .patch, path: machine, body: "{", status: .badRequest, code: "malformed_json"),
         BadRequest(method: .post, path: "/api/v1/tokens", body: "[", status: .badRequest, code: "malformed_json"),
+        BadRequest(
+            method: .post, path: "/api/v1/profiles", body: #"{"name": "deep", "params": {"x": "# + String(repeating: "[", count: 100_000),
+            status: .badRequest, code: "malformed_json"),
+        BadRequest(
+            method: .post, path: "/api/v1/profiles",
+            body: #"{"name": "deep", "params": {"x": "# + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}}",
+            status: .badRequest, code: "malformed_json"),
         BadRequest(method: .post, path: "/api/v1/machines", status: .badRequest, code: "empty_body"),
         BadRequest(method: .put, path: "/api/v1/bootenvs/local", body: "", status: .badRequest, code: "empty_body"),
         BadRequest(method: .patch, path: machine, status: .badRequest, code: "empty_body"),
@@ -170,6 +179,9 @@ struct BadRequest: Sendable, CustomTestStringConvertible {
         BadRequest(method: .post, path: "/api/v1/stages", body: #"{"name": "s", "tasks": "wipe"}"#, status: .unprocessableContent, code: "invalid", field: "tasks"),
         BadRequest(method: .post, path: "/api/v1/tokens", body: #"{"name": "x", "role": "root"}"#, status: .unprocessableContent, code: "invalid", field: "role"),
         BadRequest(method: .post, path: "/api/v1/tokens", body: #"{"name": "x y", "role": "viewer", "expiresInSeconds": 0}"#, status: .unprocessableContent, code: "invalid", field: "name"),
+        BadRequest(
+            method: .post, path: "/api/v1/tokens", body: #"{"name": "forever", "role": "viewer", "expiresInSeconds": 1000000000000}"#,
+            status: .unprocessableContent, code: "invalid", field: "expiresInSeconds"),
     ]
 }
 
@@ -231,7 +243,7 @@ struct ErrorResponseTests {
     func everySubnetProblemListed() async throws {
         try await APITestHarness.withAPI { api in
             let response = try await api.post("/api/v1/subnets", [
-                "name": "-bad", "network": "10.9.0.0/24", "rangeStart": "10.8.0.10", "rangeEnd": "10.9.0.5",
+                "name": "-bad", "network": "10.9.0.0/24", "rangeStart": "10.8.0.10", "rangeEnd": "10.10.0.5",
                 "router": "192.168.0.1", "leaseSeconds": 5,
             ])
             response.expectError(.unprocessableContent, "invalid")

@@ -1,3 +1,4 @@
+import ApplianceTesting
 import AsyncHTTPClient
 import Foundation
 import HTTPAPI
@@ -7,6 +8,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 @Suite("Event log and event stream")
@@ -97,7 +99,7 @@ struct EventTests {
                         headers: [.authorization: "Bearer \(operatorSecret)", .contentType: "application/json"],
                         body: ByteBuffer(string: #"{"name": "streamed"}"#))
                     #expect(created.status == .created)
-                    let id = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(buffer: created.body))["id"]?.stringValue)
+                    let id = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: created.body).utf8))["id"]?.stringValue)
 
                     // …arrives as an `id:` / `event:` / `data:` frame (keep-alive comments may come first).
                     var frame = try #require(try await stream.next())

@@ -1,6 +1,8 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 /// One writable kind: a minimal valid body, and the optional string field the test changes.

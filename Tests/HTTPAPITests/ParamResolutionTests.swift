@@ -1,6 +1,8 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 /// Which layers of the attribute chain set `ntp-server`, and what resolution must answer.

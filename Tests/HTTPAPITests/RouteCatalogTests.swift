@@ -1,6 +1,8 @@
+import ApplianceTesting
 import Foundation
 import HTTPTypes
 import ProvisioningModel
+import SQLiteInventory
 import Testing
 
 /// Every route of the admin API: the OpenAPI path, a concrete path naming an object of `World`, and
@@ -36,7 +38,7 @@ struct Route: Sendable, Hashable, CustomTestStringConvertible {
         }
         routes += [
             Route(
-                method: .get, template: "/api/v1/params/{name}/resolve",
+                method: .get, template: "/api/v1/params/{key}/resolve",
                 example: "/api/v1/params/\(World.param)/resolve?machine=\(World.machineName)", role: .viewer),
             Route(method: .get, template: "/api/v1/events", example: "/api/v1/events?after=0", role: .viewer),
             Route(method: .get, template: "/api/v1/events/stream", example: "/api/v1/events/stream", role: .viewer, streams: true),

@@ -15,11 +15,9 @@ struct MachineLifecycleTests {
         #expect(!state.allowedNextStates.contains(state))
     }
 
-    @Test("every state can be taken into maintenance, and every state can reach ready again through it",
-          arguments: MachineState.allCases)
+    @Test("every state can be taken into maintenance", arguments: MachineState.allCases)
     func maintenanceIsAlwaysReachable(_ state: MachineState) {
         #expect(state.canMove(to: .maintenance))
-        #expect(MachineState.maintenance.canMove(to: .ready))
     }
 
     @Test("legal moves", arguments: [

@@ -120,6 +120,7 @@ struct BootEnvValidationTests {
 
     @Test("rejects bad digests", arguments: [
         String(repeating: "a", count: 63), String(repeating: "a", count: 65), String(repeating: "g", count: 64), "",
+        String(repeating: "\u{FF41}", count: 64),  // fullwidth 'ａ': a hex digit to Unicode, never in a digest
     ])
     func badDigest(_ digest: String) {
         let env = BootEnv(name: "e", sources: [BootEnvSource(url: "https://x/y", sha256: digest)])

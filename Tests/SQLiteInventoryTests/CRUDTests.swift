@@ -99,6 +99,23 @@ struct CRUDTests {
         }
     }
 
+    @Test("leases and jobs, which only the appliance writes")
+    func leaseAndJob() async throws {
+        try await withStore { store, _ in
+            // Whole seconds: the body stores dates in ISO 8601 without fractions.
+            let time = Date(timeIntervalSince1970: 1_700_000_000)
+            let lease = Lease(address: IPv4Address(10, 99, 0, 150), mac: Fixtures.mac(1), subnet: "lab", state: .offered, expiresAt: time)
+            var bound = lease
+            bound.state = .bound
+            try await exerciseCRUD(lease, changed: bound, in: store)
+            let job = Job(machine: ObjectID(), task: "wipe", createdAt: time)
+            var running = job
+            running.state = .running
+            running.startedAt = time
+            try await exerciseCRUD(job, changed: running, in: store)
+        }
+    }
+
     @Test("replace with a stale expectedRevision throws revisionMismatch and changes nothing")
     func staleReplace() async throws {
         try await withStore { store, _ in
@@ -162,7 +179,8 @@ struct CRUDTests {
             machine.interfaces.append(NetworkInterface(mac: Fixtures.mac(1)))
             let error = await inventoryError { _ = try await store.create(machine, actor: "test") }
             #expect(error?.invalidFields == ["name", "interfaces[1].mac"])
-            #expect(try await store.count(.machine) == 0)
+            let stored = try await store.count(.machine)
+            #expect(stored == 0)
         }
     }
 }

@@ -61,7 +61,8 @@ struct EventLogTests {
     @Test("events after the latest cursor is empty")
     func nothingAfterLatest() async throws {
         try await withStore { store, _ in
-            #expect(try await store.events(after: store.latestEventCursor(), limit: 10).isEmpty)
+            let latest = try await store.latestEventCursor()
+            #expect(try await store.events(after: latest, limit: 10).isEmpty)
         }
     }
 

@@ -11,11 +11,15 @@ func withStore<T>(
 ) async throws -> T {
     let directory = try TemporaryDirectory(prefix: "anvil-sqlite-test")
     defer { directory.remove() }
-    let store = try SQLiteInventory(path: directory.file("inventory.sqlite"))
-    if seeded {
-        for bootEnv in Fixtures.bootEnvs { _ = try await store.create(bootEnv, actor: "test") }
+    // The store lives only inside this call, so it is closed before the directory is removed.
+    func run() async throws -> T {
+        let store = try SQLiteInventory(path: directory.file("inventory.sqlite"))
+        if seeded {
+            for bootEnv in Fixtures.bootEnvs { _ = try await store.create(bootEnv, actor: "test") }
+        }
+        return try await body(store, directory)
     }
-    return try await body(store, directory)
+    return try await run()
 }
 
 extension InventoryError {
