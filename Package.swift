@@ -2,9 +2,9 @@
 import PackageDescription
 
 // Layers (dependencies point downward only):
-//   0 pure     NetworkPrimitives
+//   0 pure     NetworkPrimitives, TFTPWire
 //   1 domain   ProvisioningModel, BootEnvRendering
-//   2 adapter  SQLiteInventory, HTTPAPI
+//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService
 //   3 root     Appliance, anvil
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -38,6 +38,16 @@ let package = Package(
     targets: [
         // 0: pure values
         .target(name: "NetworkPrimitives", swiftSettings: swiftSettings),
+        .target(
+            name: "TFTPWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "DHCPWire",
+            dependencies: ["NetworkPrimitives", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
 
         // 1: domain (no I/O)
         .target(
@@ -74,11 +84,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "TFTPService",
+            dependencies: [
+                "TFTPWire", "ProvisioningModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // 3: root
         .target(
             name: "Appliance",
             dependencies: [
-                "ProvisioningModel", "BootEnvRendering", "SQLiteInventory", "HTTPAPI",
+                "ProvisioningModel", "BootEnvRendering", "SQLiteInventory", "HTTPAPI", "TFTPService",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -164,6 +187,30 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TFTPWireTests",
+            dependencies: ["TFTPWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TFTPServiceTests",
+            dependencies: [
+                "TFTPService", "TFTPWire", "ProvisioningModel", "ApplianceTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DHCPWireTests",
+            dependencies: ["DHCPWire", "NetworkPrimitives", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Golden")],
             swiftSettings: swiftSettings
         ),
     ]

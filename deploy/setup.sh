@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev libssh2-1-dev libcurl4-openssl-dev)
 # Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses.
 runtime_packages=(ipxe curl ca-certificates)
-# Peers the tests talk to: a real curl for HTTP checks, sqlite3 to inspect the database.
-test_packages=(sqlite3 procps)
+# Peers the tests talk to: sqlite3 to inspect the database; real TFTP clients (tftp-hpa, atftp;
+# curl is above); iproute2 and nftables for the tests' own network namespaces and packet loss.
+test_packages=(sqlite3 procps tftp-hpa atftp iproute2 nftables)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

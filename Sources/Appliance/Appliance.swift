@@ -11,6 +11,7 @@ import Prometheus
 import ProvisioningModel
 import SQLiteInventory
 import ServiceLifecycle
+import TFTPService
 
 /// The assembled appliance: the one place that names concrete adapters. `anvil serve` and the
 /// tests build it the same way.
@@ -18,7 +19,7 @@ public struct Appliance: Sendable {
     public let configuration: ApplianceConfiguration
     public let dataDirectory: DataDirectory
     public let store: SQLiteInventory
-    /// The HTTP listeners, to run in a ServiceGroup.
+    /// The listeners (admin API, boot plane, TFTP), to run in a ServiceGroup.
     public let services: [any Service]
     /// Set when this start created the first admin token: print it once.
     public let firstAdminSecret: String?
@@ -88,9 +89,29 @@ public struct Appliance: Sendable {
                 await onListening("boot", address)
             },
             logger: logger)
+        var services: [any Service] = [admin, boot]
+        if let tftp = try makeTFTPService(configuration, logger: logger, onListening: onListening) { services.append(tftp) }
         return Appliance(
-            configuration: configuration, dataDirectory: data, store: store, services: [admin, boot],
+            configuration: configuration, dataDirectory: data, store: store, services: services,
             firstAdminSecret: firstAdminSecret, loadedContent: content, contentReport: report)
+    }
+
+    /// TFTP over the boot files: the site directory first, then the packaged loaders.
+    static func makeTFTPService(
+        _ configuration: ApplianceConfiguration, logger: Logger, onListening: @escaping @Sendable (String, String) async -> Void
+    ) throws -> TFTPService? {
+        guard let listen = configuration.tftp.listen else { return nil }
+        try FileManager.default.createDirectory(atPath: configuration.bootFilesDirectory, withIntermediateDirectories: true)
+        let source = LayeredBootFileSource([
+            DirectoryBootFileSource(root: configuration.bootFilesDirectory),
+            DirectoryBootFileSource(root: configuration.bootFiles.loaderDirectory),
+        ])
+        var tftpLogger = logger
+        tftpLogger[metadataKey: "service"] = "tftp"
+        return TFTPService(
+            configuration: .init(host: listen.host, port: listen.port, maximumTransfers: configuration.tftp.maximumTransfers),
+            source: source, logger: tftpLogger,
+            onListening: { address in await onListening("tftp", "tftp://\(describe(address))") })
     }
 
     /// On the first start (no token at all), creates the `admin` token and stores its secret 0600 in the data directory.

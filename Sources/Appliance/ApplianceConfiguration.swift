@@ -87,16 +87,68 @@ public struct ApplianceConfiguration: Codable, Sendable {
         }
     }
 
+    /// TFTP for firmware that fetches its first loader that way (legacy PXE, UEFI PXE).
+    public struct TFTP: Codable, Sendable {
+        /// `host:port`; `nil` (the YAML value `off`) turns TFTP off.
+        public var listen: ListenAddress? = ListenAddress(host: "0.0.0.0", port: 69)
+        /// Transfers running at once; one more request is told the server is busy.
+        public var maximumTransfers = 512
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen, maximumTransfers }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if (try? c.decode(String.self, forKey: .listen)) == "off" {
+                listen = nil
+            } else {
+                listen = try c.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? listen
+            }
+            maximumTransfers = try c.decodeIfPresent(Int.self, forKey: .maximumTransfers) ?? maximumTransfers
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(listen?.description ?? "off", forKey: .listen)
+            try c.encode(maximumTransfers, forKey: .maximumTransfers)
+        }
+    }
+
+    /// Where boot files (loaders, kernels, images) are read from, in order.
+    public struct BootFiles: Codable, Sendable {
+        /// Site files; `<dataDirectory>/boot-files` when not set. Created on start.
+        public var directory: String?
+        /// Loaders shipped by Debian's `ipxe` package (`undionly.kpxe`, `ipxe.efi`, `snponly.efi`),
+        /// served as they are so a package upgrade takes effect without a copy.
+        public var loaderDirectory = "/usr/lib/ipxe"
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case directory, loaderDirectory }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            directory = try c.decodeIfPresent(String.self, forKey: .directory)
+            loaderDirectory = try c.decodeIfPresent(String.self, forKey: .loaderDirectory) ?? loaderDirectory
+        }
+    }
+
     public var dataDirectory = "./anvil-data"
     /// Holds `bootenvs/` and `templates/`; the source tree when run from a checkout.
     public var contentDirectory = "."
     public var logLevel = "info"
     public var admin = Admin()
     public var boot = Boot()
+    public var tftp = TFTP()
+    public var bootFiles = BootFiles()
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot }
+    /// The site boot-file directory, resolved against the data directory when not configured.
+    public var bootFilesDirectory: String { bootFiles.directory ?? dataDirectory + "/boot-files" }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, bootFiles }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -105,6 +157,8 @@ public struct ApplianceConfiguration: Codable, Sendable {
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? logLevel
         admin = try c.decodeIfPresent(Admin.self, forKey: .admin) ?? admin
         boot = try c.decodeIfPresent(Boot.self, forKey: .boot) ?? boot
+        tftp = try c.decodeIfPresent(TFTP.self, forKey: .tftp) ?? tftp
+        bootFiles = try c.decodeIfPresent(BootFiles.self, forKey: .bootFiles) ?? bootFiles
     }
 
     /// Reads a YAML configuration file; unknown keys are errors (a typo must not silently fall back to a default).
@@ -119,7 +173,11 @@ public struct ApplianceConfiguration: Codable, Sendable {
             if let node = try Yams.compose(yaml: text) {
                 var problems: [ValidationProblem] = []
                 Self.checkKeys(node, allowed: Set(CodingKeys.allCases.map(\.rawValue)), path: "", into: &problems)
-                for (section, keys) in [("admin", Admin.CodingKeys.allCases.map(\.rawValue)), ("boot", Boot.CodingKeys.allCases.map(\.rawValue))] {
+                let sections = [
+                    ("admin", Admin.CodingKeys.allCases.map(\.rawValue)), ("boot", Boot.CodingKeys.allCases.map(\.rawValue)),
+                    ("tftp", TFTP.CodingKeys.allCases.map(\.rawValue)), ("bootFiles", BootFiles.CodingKeys.allCases.map(\.rawValue)),
+                ]
+                for (section, keys) in sections {
                     if let child = node.mapping?[section] { Self.checkKeys(child, allowed: Set(keys), path: section, into: &problems) }
                 }
                 if !problems.isEmpty { throw ConfigurationError(problems: problems) }
@@ -158,6 +216,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
         if admin.listen.port != 0 && admin.listen == boot.listen {
             report.add("boot.listen", "must differ from admin.listen (the planes are separate)")
         }
+        report.check((1...65536).contains(tftp.maximumTransfers), "tftp.maximumTransfers", "must be from 1 to 65536")
         return report.problems
     }
 }

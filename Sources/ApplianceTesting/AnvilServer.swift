@@ -7,11 +7,17 @@ public final class AnvilServer: @unchecked Sendable {
     public let contentDirectory: String
     public private(set) var adminURL = ""
     public private(set) var bootURL = ""
+    /// `tftp://127.0.0.1:<port>`; empty when started with `--tftp-listen off`.
+    public private(set) var tftpURL = ""
     private var process: Process?
 
-    public init(dataDirectory: String, contentDirectory: String = AnvilServer.repositoryRoot) {
+    /// Runs the server inside this namespace when set (its loopback is then the server's own).
+    public let namespace: NetworkNamespace?
+
+    public init(dataDirectory: String, contentDirectory: String = AnvilServer.repositoryRoot, namespace: NetworkNamespace? = nil) {
         self.dataDirectory = dataDirectory
         self.contentDirectory = contentDirectory
+        self.namespace = namespace
     }
 
     /// The source tree, for the shipped bootenvs/ and templates/.
@@ -44,24 +50,30 @@ public final class AnvilServer: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = [
+        // `ip netns exec` execs the server in place, so the PID stays the server's.
+        let command = (namespace?.wrap([Self.binary]) ?? [Self.binary]) + [
             "serve", "--data-dir", dataDirectory, "--content-dir", contentDirectory,
-            "--admin-listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0",
+            "--admin-listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--tftp-listen", "127.0.0.1:0",
         ] + extraArguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        // A later `--tftp-listen` overrides the default above; `off` means no TFTP address to wait for.
+        let expectsTFTP = extraArguments.lastIndex(of: "--tftp-listen").map { extraArguments.dropFirst($0 + 1).first != "off" } ?? true
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        try? log.close()  // the server has its own copy
         self.process = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let data = FileManager.default.contents(atPath: listenersPath),
                 let planes = try? JSONDecoder().decode([String: String].self, from: data),
-                let admin = planes["admin"], let boot = planes["boot"]
+                let admin = planes["admin"], let boot = planes["boot"], !expectsTFTP || planes["tftp"] != nil
             {
                 adminURL = admin
                 bootURL = boot
+                tftpURL = planes["tftp"] ?? ""
                 return
             }
             guard process.isRunning else { throw AnvilServerError("anvil serve exited with \(process.terminationStatus):\n\(self.log)") }
@@ -119,9 +131,17 @@ public final class AnvilServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardOutput = try FileHandle(forWritingTo: scratch.url.appendingPathComponent("out"))
-        process.standardError = try FileHandle(forWritingTo: scratch.url.appendingPathComponent("err"))
-        process.standardInput = try FileHandle(forReadingFrom: scratch.url.appendingPathComponent("in"))
+        // Closed explicitly: Foundation keeps them open otherwise, and past 1024 descriptors its
+        // select()-based child monitoring stops noticing exits.
+        let handles = [
+            try FileHandle(forWritingTo: scratch.url.appendingPathComponent("out")),
+            try FileHandle(forWritingTo: scratch.url.appendingPathComponent("err")),
+            try FileHandle(forReadingFrom: scratch.url.appendingPathComponent("in")),
+        ]
+        defer { for handle in handles { try? handle.close() } }
+        process.standardOutput = handles[0]
+        process.standardError = handles[1]
+        process.standardInput = handles[2]
         try process.run()
         let deadline = ContinuousClock.now + .seconds(120)
         while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }

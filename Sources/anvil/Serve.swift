@@ -31,6 +31,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Boot plane listen address host:port (default 0.0.0.0:8080).")
     var bootListen: String?
 
+    @Option(name: .long, help: "TFTP listen address host:port, or off (default 0.0.0.0:69).")
+    var tftpListen: String?
+
+    @Option(name: .long, help: "Directory of site boot files served over TFTP (default <data-dir>/boot-files).")
+    var bootFilesDir: String?
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level?
 
@@ -51,6 +57,16 @@ struct Serve: AsyncParsableCommand {
                 problems.append(ValidationProblem(field: "--boot-listen", message: "'\(bootListen)' is not host:port"))
             }
         }
+        if let tftpListen {
+            if tftpListen == "off" {
+                configuration.tftp.listen = nil
+            } else if let address = ListenAddress(tftpListen) {
+                configuration.tftp.listen = address
+            } else {
+                problems.append(ValidationProblem(field: "--tftp-listen", message: "'\(tftpListen)' is not host:port or off"))
+            }
+        }
+        if let bootFilesDir { configuration.bootFiles.directory = bootFilesDir }
         problems += configuration.validate()
         guard problems.isEmpty else { throw ValidationError(ConfigurationError(problems: problems).description) }
 

@@ -120,7 +120,10 @@ struct APITestHarness: Sendable {
     /// Runs `body` against the router in process (no sockets), then removes the temporary directory.
     static func withAPI<T: Sendable>(seed: Bool = true, _ body: @Sendable (APIClient) async throws -> T) async throws -> T {
         let harness = try await APITestHarness(seed: seed)
-        defer { harness.directory.remove() }
+        defer {
+            harness.store.close()
+            harness.directory.remove()
+        }
         let app = Application(router: harness.makeRouter())
         return try await app.test(.router) { client in
             try await body(APIClient(client: client, harness: harness))

@@ -17,6 +17,7 @@ func withStore<T>(
         if seeded {
             for bootEnv in Fixtures.bootEnvs { _ = try await store.create(bootEnv, actor: "test") }
         }
+        defer { store.close() }
         return try await body(store, directory)
     }
     return try await run()

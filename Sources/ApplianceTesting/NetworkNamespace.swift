@@ -1,0 +1,45 @@
+import Foundation
+
+/// A network namespace a test creates for itself, with only its own loopback up: nothing in it is
+/// linked to the host's namespace. Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN). Delete it in `defer`.
+public struct NetworkNamespace: Sendable {
+    public let name: String
+
+    /// Creates `anvil-test-<pid>-<random>` with `lo` up.
+    public static func create() async throws -> NetworkNamespace {
+        guard getuid() == 0 else { throw AnvilServerError("network namespaces need root; run the tests as root (CI does)") }
+        let namespace = NetworkNamespace(name: "anvil-test-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())")
+        try await namespace.host(["ip", "netns", "add", namespace.name])
+        do {
+            try await namespace.run(["ip", "link", "set", "lo", "up"])
+        } catch {
+            await namespace.delete()
+            throw error
+        }
+        return namespace
+    }
+
+    /// The command line that runs `command` inside this namespace.
+    public func wrap(_ command: [String]) -> [String] { ["/usr/sbin/ip", "netns", "exec", name] + command }
+
+    /// Runs `command` inside the namespace; throws when it fails.
+    @discardableResult
+    public func run(_ command: [String]) async throws -> AnvilServer.CLIResult {
+        try await host(wrap(command))
+    }
+
+    /// Removes the namespace (safe to call twice). Processes still inside keep it alive: stop them first.
+    public func delete() async {
+        _ = try? await host(["ip", "netns", "delete", name])
+    }
+
+    @discardableResult
+    private func host(_ command: [String]) async throws -> AnvilServer.CLIResult {
+        let executable = command[0].hasPrefix("/") ? command[0] : "/usr/sbin/" + command[0]
+        let result = try await AnvilServer.run(executable, Array(command.dropFirst()))
+        guard result.status == 0 else {
+            throw AnvilServerError("\(command.joined(separator: " ")) failed (\(result.status)): \(result.stderr)")
+        }
+        return result
+    }
+}
