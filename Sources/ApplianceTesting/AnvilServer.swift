@@ -9,7 +9,7 @@ public final class AnvilServer: @unchecked Sendable {
     public private(set) var bootURL = ""
     /// `tftp://127.0.0.1:<port>`; empty when started with `--tftp-listen off`.
     public private(set) var tftpURL = ""
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// Runs the server inside this namespace when set (its loopback is then the server's own).
     public let namespace: NetworkNamespace?
@@ -39,7 +39,7 @@ public final class AnvilServer: @unchecked Sendable {
 
     public var logPath: String { dataDirectory + "/serve.log" }
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-    public var pid: Int32? { process?.processIdentifier }
+    public var pid: Int32? { process?.pid }
 
     /// Starts the server and waits (up to `timeout`, a liveness bound) until both planes listen.
     public func start(extraArguments: [String] = [], timeout: Duration = .seconds(120)) async throws {
@@ -47,23 +47,14 @@ public final class AnvilServer: @unchecked Sendable {
         let listenersPath = dataDirectory + "/listeners.json"
         try? FileManager.default.removeItem(atPath: listenersPath)
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        let process = Process()
         // `ip netns exec` execs the server in place, so the PID stays the server's.
         let command = (namespace?.wrap([Self.binary]) ?? [Self.binary]) + [
             "serve", "--data-dir", dataDirectory, "--content-dir", contentDirectory,
             "--admin-listen", "127.0.0.1:0", "--boot-listen", "127.0.0.1:0", "--tftp-listen", "127.0.0.1:0",
         ] + extraArguments
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
         // A later `--tftp-listen` overrides the default above; `off` means no TFTP address to wait for.
         let expectsTFTP = extraArguments.lastIndex(of: "--tftp-listen").map { extraArguments.dropFirst($0 + 1).first != "off" } ?? true
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()  // the server has its own copy
+        let process = try ChildProcess.spawn(command, stdout: logPath, stderr: logPath, appendOutput: true)
         self.process = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -76,7 +67,7 @@ public final class AnvilServer: @unchecked Sendable {
                 tftpURL = planes["tftp"] ?? ""
                 return
             }
-            guard process.isRunning else { throw AnvilServerError("anvil serve exited with \(process.terminationStatus):\n\(self.log)") }
+            if let status = process.status { throw AnvilServerError("anvil serve exited with \(status):\n\(self.log)") }
             try await Task.sleep(for: .milliseconds(100))
         }
         stopNow()
@@ -87,26 +78,21 @@ public final class AnvilServer: @unchecked Sendable {
     @discardableResult
     public func stop(timeout: Duration = .seconds(60)) async -> Int32? {
         guard let process else { return nil }
-        if process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning { stopNow() }
+        process.signal(SIGTERM)
+        let status = await process.wait(timeout: timeout)
+        if status == nil { process.killAndWait() }
         self.process = nil
-        return process.isRunning ? nil : process.terminationStatus
+        return status
     }
 
     /// kill -9: the crash the inventory must survive.
     public func kill9() {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        self.process = nil
+        process?.killAndWait()
+        process = nil
     }
 
     private func stopNow() {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process?.killAndWait()
     }
 
     public struct CLIResult: Sendable {
@@ -127,30 +113,12 @@ public final class AnvilServer: @unchecked Sendable {
         FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
         FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
         FileManager.default.createFile(atPath: scratch.file("in"), contents: Data((stdin ?? "").utf8))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        // Closed explicitly: Foundation keeps them open otherwise, and past 1024 descriptors its
-        // select()-based child monitoring stops noticing exits.
-        let handles = [
-            try FileHandle(forWritingTo: scratch.url.appendingPathComponent("out")),
-            try FileHandle(forWritingTo: scratch.url.appendingPathComponent("err")),
-            try FileHandle(forReadingFrom: scratch.url.appendingPathComponent("in")),
-        ]
-        defer { for handle in handles { try? handle.close() } }
-        process.standardOutput = handles[0]
-        process.standardError = handles[1]
-        process.standardInput = handles[2]
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(120)
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        let process = try ChildProcess.spawn(
+            [executable] + arguments, environment: environment, stdin: scratch.file("in"), stdout: scratch.file("out"),
+            stderr: scratch.file("err"))
+        if await process.wait(timeout: .seconds(120)) == nil { process.killAndWait() }
         return CLIResult(
-            status: process.terminationStatus,
+            status: process.status ?? -1,
             stdout: (try? String(contentsOfFile: scratch.file("out"), encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? "")
     }

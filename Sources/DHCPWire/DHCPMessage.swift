@@ -153,6 +153,9 @@ extension DHCPMessage {
                 for (code, value) in try Self.decodeOptions(serverNameField) { options.append(code, value) }
                 serverNameField = Array(repeating: 0, count: 64)
             }
+            // Option 52 belongs in the options field only (RFC 2131 §4.1). One inside file/sname would survive
+            // into `options` and, re-encoded, overload fields that are now empty: drop it.
+            options[.optionOverload] = nil
         }
         self.options = options
     }

@@ -103,13 +103,20 @@ extension DHCPOptions {
         return stride(from: 0, to: value.count, by: 2).map { ClientArchitecture(rawValue: UInt16(value[$0]) << 8 | UInt16(value[$0 + 1])) }
     }
 
-    /// Option 97: type 0 followed by a 16-byte UUID (RFC 4578), formatted like SMBIOS shows it.
+    /// Option 97: type 0 followed by a 16-byte UUID (RFC 4578), formatted like SMBIOS shows it
+    /// (`/sys/class/dmi/id/product_uuid`, `dmidecode`, QEMU's `-smbios uuid=`).
+    ///
+    /// Firmware sends the UUID in SMBIOS's in-memory layout, whose first three fields are little-endian:
+    /// captures of iPXE and OVMF (PXE and HTTP Boot) given `uuid=4e1f0c2a-6b3d-4c5e-…` all send
+    /// `2a 0c 1f 4e 3d 6b 5e 4c …`. Those fields are swapped back so the text matches what the machine reports.
     public func clientMachineIdentifier() throws -> String? {
         guard let value = self[.clientMachineIdentifier] else { return nil }
         guard value.count == 17, value[0] == 0 else {
             throw DHCPDecodeError.badOptionValue(code: .clientMachineIdentifier, reason: "expected type 0 and 16 bytes, got \(value.count) bytes")
         }
-        let hex = value.dropFirst().map { String($0, radix: 16).leftPadded(to: 2) }
+        let wire = Array(value.dropFirst())
+        let canonical = wire[0..<4].reversed() + wire[4..<6].reversed() + wire[6..<8].reversed() + wire[8...]
+        let hex = canonical.map { String($0, radix: 16).leftPadded(to: 2) }
         let groups = [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }
         return groups.joined(separator: "-")
     }

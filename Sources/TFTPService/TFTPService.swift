@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Metrics
 import NIOCore
@@ -66,7 +69,10 @@ public struct TFTPService: Service {
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.receivePacketInfo, value: true)
                 .bind(host: configuration.host, port: configuration.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try ListenerChannel(wrappingChannelSynchronously: channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(TransientDatagramErrorFilter())
+                        return try ListenerChannel(wrappingChannelSynchronously: channel)
+                    }
                 }
         } catch {
             throw TFTPListenError(host: configuration.host, port: configuration.port, cause: error)
@@ -82,6 +88,10 @@ public struct TFTPService: Service {
                         }
                     } catch where Task.isCancelled || !listener.channel.isActive {
                         // Closed for shutdown: not an error.
+                    } catch {
+                        logger.error("tftp listener failed; running transfers are stopped", metadata: ["problem": "\(error)"])
+                        group.cancelAll()
+                        throw error
                     }
                     group.cancelAll()
                 }
@@ -274,6 +284,18 @@ public struct TFTPService: Service {
     private func refuse(_ client: SocketAddress, _ code: TFTPErrorCode, _ message: String, reason: String, outbound: Outbound) async {
         metrics.refused(reason: reason)
         try? await outbound.write(AddressedEnvelope(remoteAddress: client, data: TFTPPacket.error(code: code, message: message).encoded()))
+    }
+}
+
+/// Keeps errors that concern one peer (an ICMP "port unreachable" for an earlier reply comes back
+/// as ECONNREFUSED on the next read) from ending the listener's inbound stream, and with it the service.
+final class TransientDatagramErrorFilter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias InboundOut = AddressedEnvelope<ByteBuffer>
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? IOError, [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(error.errnoCode) { return }
+        context.fireErrorCaught(error)
     }
 }
 

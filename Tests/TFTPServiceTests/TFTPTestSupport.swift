@@ -68,9 +68,16 @@ struct TFTPTestServer {
             metricsFactory: metricsFactory, onListening: { continuation.yield($0) })
         let group = ServiceGroup(services: [service], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // A service that fails before listening ends the stream, so the wait below cannot hang.
+                defer { continuation.finish() }
+                try await group.run()
+            }
             var iterator = addresses.makeAsyncIterator()
-            guard let address = await iterator.next(), let port = address.port else { throw AnvilServerError("TFTP did not listen") }
+            guard let address = await iterator.next(), let port = address.port else {
+                try await tasks.waitForAll()
+                throw AnvilServerError("TFTP did not listen")
+            }
             do {
                 let result = try await body(TFTPTestServer(port: port, root: root))
                 await group.triggerGracefulShutdown()

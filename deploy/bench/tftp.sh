@@ -128,7 +128,7 @@ for server in "${servers[@]}"; do
 done
 
 echo "TFTP benchmark: atftp client, loopback in a namespace, median of $repeat runs; MB/s for one transfer, seconds for many"
-echo "(tftpd-hpa and dnsmasq do not negotiate windowsize: they answer those rows with windowsize 1)"
+echo "(windowsize rows: each server runs with the window it negotiates; a server without RFC 7440 falls back to 1)"
 printf '%-28s %12s %12s %12s %14s %14s\n' case anvil tftpd-hpa dnsmasq "x tftpd-hpa" "x dnsmasq"
 for case in "${cases[@]}"; do
     read -r file blksize window <<<"$case"

@@ -1,0 +1,78 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program started with posix_spawn and reaped with waitpid. Foundation's `Process` is not used:
+/// its child monitoring select()s on descriptors and stops noticing exits once a busy test process
+/// has descriptors numbered above 1024 (seen as hung tests).
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let exitStatus = Mutex<Int32?>(nil)
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    /// Starts `command` (an absolute path first) with stdin, stdout and stderr opened from files.
+    public static func spawn(
+        _ command: [String], environment: [String: String] = [:], stdin: String = "/dev/null", stdout: String, stderr: String,
+        appendOutput: Bool = false
+    ) throws -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let outputFlags = O_WRONLY | O_CREAT | (appendOutput ? O_APPEND : O_TRUNC)
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, outputFlags, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, outputFlags, 0o644)
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
+        guard result == 0 else { throw AnvilServerError("cannot start \(command[0]): \(String(cString: strerror(result)))") }
+        return ChildProcess(pid: pid)
+    }
+
+    /// The exit status (128 + signal when killed), or nil while it runs. Reaps the child once.
+    public var status: Int32? {
+        exitStatus.withLock { status in
+            if let status { return status }
+            var raw: Int32 = 0
+            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+            let low = raw & 0x7f
+            status = low == 0 ? (raw >> 8) & 0xff : 128 + low
+            return status
+        }
+    }
+
+    public var isRunning: Bool { status == nil }
+
+    public func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// Waits up to `timeout` (a liveness bound); returns the status, or nil if it still runs.
+    public func wait(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status { return status }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return status
+    }
+
+    /// SIGKILL and reap: for cleanup paths.
+    public func killAndWait() {
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        var raw: Int32 = 0
+        _ = waitpid(pid, &raw, 0)
+        exitStatus.withLock { $0 = 128 + SIGKILL }
+    }
+}
