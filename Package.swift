@@ -191,7 +191,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TFTPWireTests",
-            dependencies: ["TFTPWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["TFTPWire", "ApplianceTesting", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -209,7 +209,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DHCPWireTests",
-            dependencies: ["DHCPWire", "NetworkPrimitives", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DHCPWire", "NetworkPrimitives", "ApplianceTesting", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Golden")],
             swiftSettings: swiftSettings
         ),

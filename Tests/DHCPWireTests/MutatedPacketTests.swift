@@ -1,3 +1,4 @@
+import ApplianceTesting
 import DHCPWire
 import NIOCore
 import Testing
