@@ -6,7 +6,12 @@ public final class EventSignal: Sendable {
     private struct State {
         var latest: Int64 = 0
         var nextWaiter = 0
+        /// Waiters between entering and leaving `wait`.
+        var active: Set<Int> = []
+        /// Suspended waiters, by id.
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Active waiters woken (timeout, cancellation) before they had suspended.
+        var woken: Set<Int> = []
     }
 
     private let state = Mutex(State())
@@ -31,20 +36,46 @@ public final class EventSignal: Sendable {
         for waiter in waiters.values { waiter.resume() }
     }
 
-    /// Returns once the log has grown past `cursor`, or after `timeout`, whichever comes first.
+    /// Returns once the log has grown past `cursor`, after `timeout`, or when the calling task is
+    /// cancelled, whichever comes first.
     public func wait(beyond cursor: Int64, timeout: Duration) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let id: Int? = state.withLock { state in
-                if state.latest > cursor { return nil }
-                state.nextWaiter += 1
-                state.waiters[state.nextWaiter] = continuation
-                return state.nextWaiter
-            }
-            guard let id else { return continuation.resume() }
-            Task {
-                try? await Task.sleep(for: timeout)
-                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            state.active.insert(state.nextWaiter)
+            return state.nextWaiter
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.wake(id)
+        }
+        defer {
+            timer.cancel()
+            state.withLock { state in
+                state.active.remove(id)
+                state.woken.remove(id)
             }
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.latest > cursor || state.woken.remove(id) != nil { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            wake(id)
+        }
+    }
+
+    /// Wakes one waiter, or marks it woken if it has not suspended yet; a finished waiter is ignored.
+    private func wake(_ id: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+            if state.active.contains(id) { state.woken.insert(id) }
+            return nil
+        }
+        waiter?.resume()
     }
 }

@@ -153,9 +153,10 @@ public struct TFTPService: Service {
             await refuse(client, error, outbound: outbound)
             return
         }
+        let ticket: TFTPTransferAdmission.Ticket
         switch admission.admit(client) {
-        case .admitted:
-            break
+        case .admitted(let admitted):
+            ticket = admitted
         case .duplicate:
             // A retransmitted RRQ: the running transfer retransmits on its own.
             logger.debug("tftp duplicate request ignored", metadata: metadata)
@@ -168,15 +169,17 @@ public struct TFTPService: Service {
             return
         }
         group.addTask {
-            defer { admission.release(client) }
-            await serve(request, path: path, client: client, localAddress: localAddress, outbound: outbound, metadata: metadata)
+            defer { admission.release(ticket) }
+            await serve(
+                request, path: path, client: client, localAddress: localAddress, outbound: outbound, metadata: metadata,
+                admission: admission, ticket: ticket)
         }
     }
 
     /// Opens the file, binds the transfer's socket and waits for the transfer to end.
     private func serve(
         _ request: TFTPRequest, path: BootFilePath, client: SocketAddress, localAddress: SocketAddress?, outbound: Outbound,
-        metadata: Logger.Metadata
+        metadata: Logger.Metadata, admission: TFTPTransferAdmission, ticket: TFTPTransferAdmission.Ticket
     ) async {
         var metadata = metadata
         let file: BootFile
@@ -211,7 +214,9 @@ public struct TFTPService: Service {
                 channel.eventLoop.makeCompletedFuture {
                     let outcome = channel.eventLoop.makePromise(of: TFTPTransferOutcome.self)
                     let payload = TFTPTransferPayload(file: file, netascii: netascii, transferSize: transferSize, readAhead: readAhead)
-                    let handler = TFTPTransferHandler(machine: machine, client: client, payload: payload, outcome: outcome)
+                    let handler = TFTPTransferHandler(
+                        machine: machine, client: client, payload: payload, outcome: outcome,
+                        acknowledged: { admission.acknowledged(ticket) }, finished: { admission.release(ticket) })
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return (channel, outcome.futureResult)
                 }
@@ -312,29 +317,57 @@ public struct TFTPListenError: Error, CustomStringConvertible {
 }
 
 /// Counts running transfers against the limit and remembers their clients, so that a retransmitted
-/// request does not start a second transfer.
+/// request does not start a second transfer. Once a client has acknowledged something, a request
+/// from the same address is a new one (PXE ROMs ask for `tsize`, abort, and ask again from the same
+/// port), and the old transfer's slot goes to it.
 final class TFTPTransferAdmission: Sendable {
     enum Decision: Equatable {
-        case admitted
+        case admitted(Ticket)
         case duplicate
         case busy(running: Int)
     }
 
+    /// One admitted transfer; releasing a ticket that was superseded changes nothing.
+    struct Ticket: Sendable, Equatable {
+        let client: SocketAddress
+        let id: UInt64
+    }
+
+    private struct Entry {
+        var id: UInt64
+        var acknowledged: Bool
+    }
+
+    private struct State {
+        var entries: [SocketAddress: Entry] = [:]
+        var nextID: UInt64 = 0
+    }
+
     private let limit: Int
-    private let clients = Mutex<Set<SocketAddress>>([])
+    private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
     func admit(_ client: SocketAddress) -> Decision {
-        clients.withLock { clients in
-            if clients.contains(client) { return .duplicate }
-            guard clients.count < limit else { return .busy(running: clients.count) }
-            clients.insert(client)
-            return .admitted
+        state.withLock { state in
+            if let entry = state.entries[client], !entry.acknowledged { return .duplicate }
+            guard state.entries[client] != nil || state.entries.count < limit else { return .busy(running: state.entries.count) }
+            state.nextID += 1
+            state.entries[client] = Entry(id: state.nextID, acknowledged: false)
+            return .admitted(Ticket(client: client, id: state.nextID))
         }
     }
 
-    func release(_ client: SocketAddress) {
-        _ = clients.withLock { $0.remove(client) }
+    /// The client answered: a later request from its address is not a retransmission.
+    func acknowledged(_ ticket: Ticket) {
+        state.withLock { state in
+            if state.entries[ticket.client]?.id == ticket.id { state.entries[ticket.client]?.acknowledged = true }
+        }
+    }
+
+    func release(_ ticket: Ticket) {
+        state.withLock { state in
+            if state.entries[ticket.client]?.id == ticket.id { state.entries[ticket.client] = nil }
+        }
     }
 }

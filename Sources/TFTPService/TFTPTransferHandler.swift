@@ -40,9 +40,20 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     private var bytesSent = 0
     private var retransmissions = 0
     private var strangerPackets = 0
-    private var finished = false
+    private var isFinished = false
 
-    init(machine: TFTPReadTransfer, client: SocketAddress, payload: TFTPTransferPayload, outcome: EventLoopPromise<TFTPTransferOutcome>) {
+    /// Told once, at the client's first ACK, and when the transfer ends (the admission slot frees
+    /// right away, before the serving task winds down).
+    private let acknowledged: @Sendable () -> Void
+    private let finished: @Sendable () -> Void
+    private var clientAcknowledged = false
+
+    init(
+        machine: TFTPReadTransfer, client: SocketAddress, payload: TFTPTransferPayload, outcome: EventLoopPromise<TFTPTransferOutcome>,
+        acknowledged: @escaping @Sendable () -> Void = {}, finished: @escaping @Sendable () -> Void = {}
+    ) {
+        self.acknowledged = acknowledged
+        self.finished = finished
         self.machine = machine
         self.client = client
         self.payload = payload
@@ -68,6 +79,10 @@ final class TFTPTransferHandler: ChannelInboundHandler {
         guard let packet = try? TFTPPacket(decoding: envelope.data) else { return }
         switch packet {
         case .acknowledgement(let block):
+            if !clientAcknowledged {
+                clientAcknowledged = true
+                acknowledged()
+            }
             perform(machine.acknowledgementReceived(block: block, now: .now()))
         case .error(let code, let message):
             perform(machine.errorReceived(code: code, message: message))
@@ -79,7 +94,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is Shutdown else { return context.fireUserInboundEventTriggered(event) }
-        guard !finished else { return }
+        guard !isFinished else { return }
         send(.error(code: .notDefined, message: "server is shutting down"))
         context.flush()
         finish(.failed(reason: "shutdown", detail: "server shutting down"))
@@ -97,7 +112,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     // MARK: actions
 
     private func perform(_ action: TFTPReadTransfer.Action) {
-        guard !finished else { return }
+        guard !isFinished else { return }
         switch action {
         case .none:
             break
@@ -165,7 +180,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     }
 
     private func chunkArrived(_ result: Result<[UInt8], any Error>) {
-        guard !finished else { return }
+        guard !isFinished else { return }
         switch result {
         case .success(let bytes):
             payload.append(rawChunk: bytes)
@@ -207,7 +222,7 @@ final class TFTPTransferHandler: ChannelInboundHandler {
 
     /// One timer at a time: it may fire before the machine's (moving) deadline, and is then re-armed.
     private func armTimer() {
-        guard !finished, let context, let deadline = machine.retransmissionDeadline else { return }
+        guard !isFinished, let context, let deadline = machine.retransmissionDeadline else { return }
         if let timerDeadline, timerDeadline <= deadline { return }
         timer?.cancel()
         timerDeadline = deadline
@@ -221,8 +236,9 @@ final class TFTPTransferHandler: ChannelInboundHandler {
     }
 
     private func finish(_ result: TFTPTransferOutcome.Result) {
-        guard !finished else { return }
-        finished = true
+        guard !isFinished else { return }
+        isFinished = true
+        finished()
         timer?.cancel()
         timer = nil
         let closing = payload.closingReader()

@@ -7,8 +7,9 @@ import Testing
 struct EventSignalTests {
     static let livenessBound = Duration.seconds(60)
 
-    /// Whether `body` finished within the bound. The body runs in an unstructured task so a stuck
-    /// waiter cannot hold the test open.
+    /// Whether `body` finished within the bound. The body runs in an unstructured task that is
+    /// cancelled at the bound (a wait returns on cancellation), so a stuck waiter cannot hold the
+    /// test open: a task group waits for all its children before it returns.
     static func finishes(within bound: Duration = livenessBound, _ body: @escaping @Sendable () async -> Void) async -> Bool {
         let work = Task { await body() }
         return await withTaskGroup(of: Bool.self) { group in
@@ -21,6 +22,7 @@ struct EventSignalTests {
                 return false
             }
             let first = await group.next() ?? false
+            work.cancel()
             group.cancelAll()
             return first
         }
@@ -54,6 +56,14 @@ struct EventSignalTests {
         let signal = EventSignal()
         signal.notify(10)
         #expect(await Self.finishes { await signal.wait(beyond: 5, timeout: .seconds(3600)) })
+    }
+
+    @Test("a cancelled wait returns at once")
+    func cancelled() async {
+        let signal = EventSignal()
+        let waiter = Task { await signal.wait(beyond: 0, timeout: .seconds(3600)) }
+        waiter.cancel()
+        #expect(await Self.finishes { await waiter.value })
     }
 
     @Test("wait returns after its timeout when nothing is notified")

@@ -5,7 +5,7 @@ import Testing
 /// Real TFTP clients (tftp-hpa, atftp, curl) against the real server on loopback: every file size at
 /// the block edges, every block size the issue names, windows where the client has them; the bytes
 /// must be identical.
-@Suite("TFTP interop with real clients", .serialized)
+@Suite("TFTP interop with real clients", .serialized, .timeLimit(.minutes(10)))
 struct TFTPClientInteropTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var client: TFTPClient

@@ -8,7 +8,7 @@ import Testing
 
 /// The server's side of the protocol seen through hand-made packets on a raw socket: TIDs,
 /// retransmitted requests, refusals, malformed input, path confinement, the transfer limit.
-@Suite("TFTP protocol rules")
+@Suite("TFTP protocol rules", .timeLimit(.minutes(5)))
 struct TFTPProtocolTests {
     func withServer(
         configuration: TFTPService.Configuration = .init(host: "127.0.0.1", port: 0),
@@ -228,6 +228,7 @@ struct TFTPProtocolTests {
         }
         #expect(try metrics.expectCounter("anvil_tftp_transfers_started_total").totalValue == 3)
         #expect(try metrics.expectCounter("anvil_tftp_transfers_completed_total").totalValue == 3)
-        #expect(try metrics.expectCounter("anvil_tftp_bytes_sent_total").totalValue == 3 << 20)
+        // Bytes on the wire include retransmissions, which a loaded machine can cause: at least the files.
+        #expect(try metrics.expectCounter("anvil_tftp_bytes_sent_total").totalValue >= 3 << 20)
     }
 }
