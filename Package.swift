@@ -2,9 +2,9 @@
 import PackageDescription
 
 // Layers (dependencies point downward only):
-//   0 pure     NetworkPrimitives, TFTPWire
-//   1 domain   ProvisioningModel, BootEnvRendering
-//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService
+//   0 pure     NetworkPrimitives, TFTPWire, DHCPWire
+//   1 domain   ProvisioningModel, BootPolicy, BootEnvRendering
+//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService
 //   3 root     Appliance, anvil
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -59,6 +59,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "BootPolicy",
+            dependencies: ["DHCPWire", "ProvisioningModel", "NetworkPrimitives"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "BootEnvRendering",
             dependencies: ["ProvisioningModel", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
@@ -85,9 +90,27 @@ let package = Package(
         ),
 
         .target(
+            name: "DatagramSockets",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TFTPService",
             dependencies: [
-                "TFTPWire", "ProvisioningModel",
+                "TFTPWire", "ProvisioningModel", "DatagramSockets",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "DHCPService",
+            dependencies: [
+                "BootPolicy", "DHCPWire", "ProvisioningModel", "NetworkPrimitives", "DatagramSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +124,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "ProvisioningModel", "BootEnvRendering", "SQLiteInventory", "HTTPAPI", "TFTPService",
+                "ProvisioningModel", "BootEnvRendering", "BootPolicy", "SQLiteInventory", "HTTPAPI", "TFTPService", "DHCPService",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -205,6 +228,11 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BootPolicyTests",
+            dependencies: ["BootPolicy", "DHCPWire", "ProvisioningModel", "NetworkPrimitives"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

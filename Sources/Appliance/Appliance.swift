@@ -1,4 +1,6 @@
 import BootEnvRendering
+import BootPolicy
+import DHCPService
 import Foundation
 import HTTPAPI
 import Hummingbird
@@ -91,6 +93,17 @@ public struct Appliance: Sendable {
             logger: logger)
         var services: [any Service] = [admin, boot]
         if let tftp = try makeTFTPService(configuration, logger: logger, onListening: onListening) { services.append(tftp) }
+        if !configuration.dhcp.interfaces.isEmpty {
+            var dhcpLogger = logger
+            dhcpLogger[metadataKey: "service"] = "dhcp"
+            let dhcp = DHCPService(
+                configuration: .init(
+                    interfaces: configuration.dhcp.interfaces, bootServerPort: configuration.dhcp.bootServerPort,
+                    bootPlanePort: configuration.boot.listen.port, policy: BootPolicy(unknownMachines: configuration.dhcp.unknownMachines)),
+                store: store, logger: dhcpLogger,
+                onListening: { address in await onListening("dhcp", address) })
+            services.append(dhcp)
+        }
         return Appliance(
             configuration: configuration, dataDirectory: data, store: store, services: services,
             firstAdminSecret: firstAdminSecret, loadedContent: content, contentReport: report)

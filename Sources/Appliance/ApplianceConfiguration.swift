@@ -1,3 +1,4 @@
+import BootPolicy
 import Foundation
 import ProvisioningModel
 import Yams
@@ -115,6 +116,39 @@ public struct ApplianceConfiguration: Codable, Sendable {
         }
     }
 
+    /// DHCPv4 on chosen interfaces. Off until interfaces are named: a DHCP server answering on a
+    /// network nobody chose breaks that network.
+    public struct DHCP: Codable, Sendable {
+        /// Interface names (`eth1`); each needs an IPv4 address inside a subnet defined in the inventory.
+        public var interfaces: [String] = []
+        /// What unknown machines get: the discovery image, or no boot information.
+        public var unknownMachines = UnknownMachinePolicy.discovery
+        /// The PXE boot-server port answered in proxy mode; `nil` (YAML `off`) turns it off.
+        public var bootServerPort: Int? = 4011
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case interfaces, unknownMachines, bootServerPort }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            interfaces = try c.decodeIfPresent([String].self, forKey: .interfaces) ?? []
+            unknownMachines = try c.decodeIfPresent(UnknownMachinePolicy.self, forKey: .unknownMachines) ?? unknownMachines
+            if (try? c.decode(String.self, forKey: .bootServerPort)) == "off" {
+                bootServerPort = nil
+            } else {
+                bootServerPort = try c.decodeIfPresent(Int.self, forKey: .bootServerPort) ?? bootServerPort
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(interfaces, forKey: .interfaces)
+            try c.encode(unknownMachines, forKey: .unknownMachines)
+            if let bootServerPort { try c.encode(bootServerPort, forKey: .bootServerPort) } else { try c.encode("off", forKey: .bootServerPort) }
+        }
+    }
+
     /// Where boot files (loaders, kernels, images) are read from, in order.
     public struct BootFiles: Codable, Sendable {
         /// Site files; `<dataDirectory>/boot-files` when not set. Created on start.
@@ -141,6 +175,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
     public var admin = Admin()
     public var boot = Boot()
     public var tftp = TFTP()
+    public var dhcp = DHCP()
     public var bootFiles = BootFiles()
 
     public init() {}
@@ -148,7 +183,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
     /// The site boot-file directory, resolved against the data directory when not configured.
     public var bootFilesDirectory: String { bootFiles.directory ?? dataDirectory + "/boot-files" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, bootFiles }
+    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, dhcp, bootFiles }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -158,6 +193,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
         admin = try c.decodeIfPresent(Admin.self, forKey: .admin) ?? admin
         boot = try c.decodeIfPresent(Boot.self, forKey: .boot) ?? boot
         tftp = try c.decodeIfPresent(TFTP.self, forKey: .tftp) ?? tftp
+        dhcp = try c.decodeIfPresent(DHCP.self, forKey: .dhcp) ?? dhcp
         bootFiles = try c.decodeIfPresent(BootFiles.self, forKey: .bootFiles) ?? bootFiles
     }
 
@@ -175,7 +211,8 @@ public struct ApplianceConfiguration: Codable, Sendable {
                 Self.checkKeys(node, allowed: Set(CodingKeys.allCases.map(\.rawValue)), path: "", into: &problems)
                 let sections = [
                     ("admin", Admin.CodingKeys.allCases.map(\.rawValue)), ("boot", Boot.CodingKeys.allCases.map(\.rawValue)),
-                    ("tftp", TFTP.CodingKeys.allCases.map(\.rawValue)), ("bootFiles", BootFiles.CodingKeys.allCases.map(\.rawValue)),
+                    ("tftp", TFTP.CodingKeys.allCases.map(\.rawValue)), ("dhcp", DHCP.CodingKeys.allCases.map(\.rawValue)),
+                    ("bootFiles", BootFiles.CodingKeys.allCases.map(\.rawValue)),
                 ]
                 for (section, keys) in sections {
                     if let child = node.mapping?[section] { Self.checkKeys(child, allowed: Set(keys), path: section, into: &problems) }
@@ -216,6 +253,14 @@ public struct ApplianceConfiguration: Codable, Sendable {
         if admin.listen.port != 0 && admin.listen == boot.listen {
             report.add("boot.listen", "must differ from admin.listen (the planes are separate)")
         }
+        for interface in dhcp.interfaces {
+            report.check(!interface.isEmpty && interface.utf8.count < 16 && !interface.contains("/"), "dhcp.interfaces",
+                "'\(interface)' is not an interface name")
+        }
+        if !dhcp.interfaces.isEmpty {
+            report.check(boot.listen.port != 0, "boot.listen", "needs a fixed port when DHCP is on: DHCP hands its URLs to machines")
+        }
+        if let port = dhcp.bootServerPort { report.check((1...65535).contains(port), "dhcp.bootServerPort", "must be from 1 to 65535 or off") }
         report.check((1...65536).contains(tftp.maximumTransfers), "tftp.maximumTransfers", "must be from 1 to 65536")
         return report.problems
     }

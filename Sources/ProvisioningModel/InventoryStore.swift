@@ -92,6 +92,9 @@ public protocol InventoryStore: Sendable {
     /// Replaces the object; with `expectedRevision`, only if the stored revision is that one.
     func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String) async throws -> Stored<O>
     func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws
+    /// Creates or replaces every object in one transaction (one disk sync for the batch): the DHCP
+    /// server's group commit of leases. All or nothing.
+    func upsert<O: InventoryObject>(_ objects: [O], actor: String) async throws
     /// Objects in key order after `cursor`, at most `limit`.
     func list<O: InventoryObject>(_ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int) async throws -> Page<O>
     func machine(named name: String) async throws -> Stored<Machine>?

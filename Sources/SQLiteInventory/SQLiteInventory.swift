@@ -77,6 +77,20 @@ public final class SQLiteInventory: InventoryStore {
         }
     }
 
+    public func upsert<O: InventoryObject>(_ objects: [O], actor: String) async throws {
+        guard !objects.isEmpty else { return }
+        try await write { db in
+            let writer = ObjectWriter(db: db)
+            for object in objects {
+                if let old = try writer.row(O.kind, key: object.key) {
+                    _ = try writer.update(old: try old.decode(O.self), new: object, actor: actor)
+                } else {
+                    _ = try writer.insert(object, origin: .user, source: nil, actor: actor)
+                }
+            }
+        }
+    }
+
     public func list<O: InventoryObject>(_ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int) async throws -> Page<O> {
         var conditions: [String] = []
         var arguments: [DatabaseValue] = []

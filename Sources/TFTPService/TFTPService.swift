@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import DatagramSockets
 import Logging
 import Metrics
 import NIOCore
@@ -292,18 +290,6 @@ public struct TFTPService: Service {
     }
 }
 
-/// Keeps errors that concern one peer (an ICMP "port unreachable" for an earlier reply comes back
-/// as ECONNREFUSED on the next read) from ending the listener's inbound stream, and with it the service.
-final class TransientDatagramErrorFilter: ChannelInboundHandler, Sendable {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias InboundOut = AddressedEnvelope<ByteBuffer>
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? IOError, [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(error.errnoCode) { return }
-        context.fireErrorCaught(error)
-    }
-}
-
 /// The listening socket could not be opened; says what to change.
 public struct TFTPListenError: Error, CustomStringConvertible {
     public var host: String
@@ -314,6 +300,10 @@ public struct TFTPListenError: Error, CustomStringConvertible {
         let hint = port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : ""
         return "TFTP cannot listen on \(host):\(port): \(cause)\(hint); set tftp.listen (or --tftp-listen), or off"
     }
+}
+
+extension TFTPService: CustomStringConvertible {
+    public var description: String { "TFTPService(\(configuration.host):\(configuration.port))" }
 }
 
 /// Counts running transfers against the limit and remembers their clients, so that a retransmitted

@@ -34,6 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "TFTP listen address host:port, or off (default 0.0.0.0:69).")
     var tftpListen: String?
 
+    @Option(name: .customLong("dhcp-interface"), help: "Serve DHCP on this interface (repeat for more; default: DHCP off).")
+    var dhcpInterfaces: [String] = []
+
     @Option(name: .long, help: "Directory of site boot files served over TFTP (default <data-dir>/boot-files).")
     var bootFilesDir: String?
 
@@ -67,6 +70,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         if let bootFilesDir { configuration.bootFiles.directory = bootFilesDir }
+        if !dhcpInterfaces.isEmpty { configuration.dhcp.interfaces = dhcpInterfaces }
         problems += configuration.validate()
         guard problems.isEmpty else { throw ValidationError(ConfigurationError(problems: problems).description) }
 
