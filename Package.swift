@@ -144,8 +144,9 @@ let package = Package(
         .executableTarget(
             name: "anvil",
             dependencies: [
-                "Appliance", "ProvisioningModel",
+                "Appliance", "ProvisioningModel", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -204,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "ApplianceTests",
             dependencies: [
-                "Appliance", "ApplianceTesting", "ProvisioningModel", "SQLiteInventory", "BootEnvRendering",
+                "Appliance", "ApplianceTesting", "ProvisioningModel", "SQLiteInventory", "BootEnvRendering", "DHCPWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -232,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BootPolicyTests",
-            dependencies: ["BootPolicy", "DHCPWire", "ProvisioningModel", "NetworkPrimitives"],
+            dependencies: ["BootPolicy", "DHCPWire", "ProvisioningModel", "NetworkPrimitives", "ApplianceTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -54,13 +54,15 @@ public final class AnvilServer: @unchecked Sendable {
         ] + extraArguments
         // A later `--tftp-listen` overrides the default above; `off` means no TFTP address to wait for.
         let expectsTFTP = extraArguments.lastIndex(of: "--tftp-listen").map { extraArguments.dropFirst($0 + 1).first != "off" } ?? true
+        let expectsDHCP = extraArguments.contains("--dhcp-interface")
         let process = try ChildProcess.spawn(command, stdout: logPath, stderr: logPath, appendOutput: true)
         self.process = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let data = FileManager.default.contents(atPath: listenersPath),
                 let planes = try? JSONDecoder().decode([String: String].self, from: data),
-                let admin = planes["admin"], let boot = planes["boot"], !expectsTFTP || planes["tftp"] != nil
+                let admin = planes["admin"], let boot = planes["boot"], !expectsTFTP || planes["tftp"] != nil,
+                !expectsDHCP || planes["dhcp"] != nil
             {
                 adminURL = admin
                 bootURL = boot

@@ -28,8 +28,14 @@ public struct NetworkNamespace: Sendable {
         try await host(wrap(command))
     }
 
-    /// Removes the namespace (safe to call twice). Processes still inside keep it alive: stop them first.
+    /// Removes the namespace (safe to call twice). Whatever still runs inside it was started by the
+    /// test (daemons such as dhcpcd fork helpers the test never sees): those get SIGKILL first.
     public func delete() async {
+        if let pids = try? await host(["ip", "netns", "pids", name]).stdout {
+            for pid in pids.split(separator: "\n").compactMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }) where pid > 1 {
+                kill(pid, SIGKILL)
+            }
+        }
         _ = try? await host(["ip", "netns", "delete", name])
     }
 

@@ -113,6 +113,10 @@ public struct DHCPResponder: Sendable {
             guard pool.lease(for: facts.mac) != nil || pool.reservation(for: facts.mac) != nil else {
                 return .silent("init-reboot of \(requested) by a client we have no record of")
             }
+            // Asking for another address than the one it holds here: wrong (RFC 2131 §4.3.2), start over.
+            if let held = pool.lease(for: facts.mac), held.state == .bound, held.expiresAt > now, held.address != requested {
+                return DHCPOutcome(reply: nak(to: request, link: link, message: "\(requested) is not your address"), note: "nak: init-reboot of \(requested), client holds \(held.address)")
+            }
             address = requested
         } else if facts.clientAddress.value != 0 {
             // RENEWING (unicast) or REBINDING (broadcast).
@@ -151,7 +155,9 @@ public struct DHCPResponder: Sendable {
         var message = base(type, to: request, link: link)
         applyBoot(decision, to: &message, facts: facts, nextServer: link.serverAddress)
         if facts.isPXEClient {
-            // PXE discovery control: boot the file named here, skip boot-server discovery.
+            // Firmware and iPXE take an offer without an address as ProxyDHCP only with vendor class
+            // PXEClient; discovery control 8 means boot the file named here, skip boot-server discovery.
+            message.options.set(.vendorClassIdentifier, string: "PXEClient")
             message.options[.vendorSpecific] = [6, 1, 8, 255]
         }
         if let uuid = request.options[.clientMachineIdentifier] { message.options[.clientMachineIdentifier] = uuid }

@@ -15,6 +15,8 @@ public struct LeasePool: Sendable {
     private var reservationByMAC: [MACAddress: Reservation] = [:]
     private var reservedFor: [IPv4Address: MACAddress] = [:]
     private var offers: [IPv4Address: (mac: MACAddress, expiresAt: Date)] = [:]
+    /// The address each client was last offered: a repeated DISCOVER gets the same one.
+    private var offerByMAC: [MACAddress: IPv4Address] = [:]
     /// Where the search for a never-used address resumes, so a fill is linear, not quadratic.
     private var cursor: UInt32
 
@@ -61,10 +63,11 @@ public struct LeasePool: Sendable {
     /// The client's lease, whatever its state, unless it declined the address.
     public func lease(for mac: MACAddress) -> Lease? { addressByMAC[mac].flatMap { leases[$0] } }
 
-    /// Whether `mac` may hold `address` now.
+    /// Whether `mac` may hold `address` now. A reserved address is its owner's only once nobody
+    /// else holds it (a reservation made while another client has the address waits for that lease).
     public func isAvailable(_ address: IPv4Address, for mac: MACAddress, now: Date) -> Bool {
-        if let owner = reservedFor[address] { return owner == mac }
-        guard subnet.rangeContains(address) else { return false }
+        if let owner = reservedFor[address], owner != mac { return false }
+        guard reservedFor[address] == mac || subnet.rangeContains(address) else { return false }
         if let offer = offers[address], offer.mac != mac, offer.expiresAt > now { return false }
         guard let lease = leases[address] else { return true }
         switch lease.state {
@@ -79,8 +82,10 @@ public struct LeasePool: Sendable {
     /// never-used address, then the free address that has been free longest.
     public mutating func offer(to mac: MACAddress, requested: IPv4Address?, now: Date) -> IPv4Address? {
         let address: IPv4Address?
-        if let reservation = reservationByMAC[mac] {
+        if let reservation = reservationByMAC[mac], isAvailable(reservation.address, for: mac, now: now) {
             address = reservation.address
+        } else if let offered = offerByMAC[mac], isAvailable(offered, for: mac, now: now) {
+            address = offered
         } else if let previous = addressByMAC[mac], isAvailable(previous, for: mac, now: now) {
             address = previous
         } else if let requested, isAvailable(requested, for: mac, now: now) {
@@ -89,7 +94,9 @@ public struct LeasePool: Sendable {
             address = nextUnused(for: mac, now: now) ?? longestFree(for: mac, now: now)
         }
         guard let address else { return nil }
+        withdrawOffer(to: mac)
         offers[address] = (mac, now.addingTimeInterval(offerHold))
+        offerByMAC[mac] = address
         return address
     }
 
@@ -122,10 +129,13 @@ public struct LeasePool: Sendable {
     /// Binds `address` to `mac` for the subnet's lease time; the returned lease is to be persisted
     /// before the ACK goes out.
     public mutating func bind(_ address: IPv4Address, to mac: MACAddress, hostname: String?, now: Date) -> Result<Lease, RequestRefusal> {
-        if let reservation = reservationByMAC[mac], reservation.address != address { return .failure(.wrongAddress) }
+        if let reservation = reservationByMAC[mac], reservation.address != address, isAvailable(reservation.address, for: mac, now: now) {
+            return .failure(.wrongAddress)
+        }
         guard reservedFor[address] == mac || subnet.rangeContains(address) else { return .failure(.wrongAddress) }
         guard isAvailable(address, for: mac, now: now) else { return .failure(.inUse) }
-        offers[address] = nil
+        withdrawOffer(to: mac)
+        offers[address] = nil  // any other offer on it has run out
         let name = reservationByMAC[mac]?.hostname ?? hostname ?? leases[address].flatMap { $0.mac == mac ? $0.hostname : nil }
         let lease = Lease(
             address: address, mac: mac, subnet: subnet.name, state: .bound,
@@ -136,7 +146,8 @@ public struct LeasePool: Sendable {
 
     /// The client chose another server: its offer from us is void.
     public mutating func withdrawOffer(to mac: MACAddress) {
-        for (address, offer) in offers where offer.mac == mac { offers[address] = nil }
+        guard let address = offerByMAC.removeValue(forKey: mac) else { return }
+        if offers[address]?.mac == mac { offers[address] = nil }
     }
 
     /// The client gives the address back (DHCPRELEASE). Only the holder can release.
@@ -151,11 +162,14 @@ public struct LeasePool: Sendable {
     /// The client found the address in use (DHCPDECLINE): it is put on probation, and the client
     /// gets another one next time.
     public mutating func decline(_ address: IPv4Address, by mac: MACAddress, now: Date) -> Lease? {
-        guard reservedFor[address] == nil, let lease = leases[address], lease.mac == mac || offers[address]?.mac == mac else { return nil }
+        // Only the client holding (or being offered) the address can decline it.
+        let holds = leases[address].map { $0.mac == mac && $0.state == .bound && $0.expiresAt > now } ?? false
+        let offered = offers[address].map { $0.mac == mac && $0.expiresAt > now } ?? false
+        guard reservedFor[address] == nil, holds || offered else { return nil }
         let declined = Lease(
             address: address, mac: mac, subnet: subnet.name, state: .declined, expiresAt: now.addingTimeInterval(declineProbation),
             hostname: nil)
-        offers[address] = nil
+        withdrawOffer(to: mac)
         record(declined)
         return declined
     }
@@ -164,6 +178,7 @@ public struct LeasePool: Sendable {
     /// offers are forgotten.
     public mutating func reclaimExpired(now: Date) -> [Lease] {
         offers = offers.filter { $0.value.expiresAt > now }
+        offerByMAC = offerByMAC.filter { offers[$0.value]?.mac == $0.key }
         var reclaimed: [Lease] = []
         for var lease in leases.values where lease.state == .bound && lease.expiresAt <= now {
             lease.state = .expired

@@ -1,3 +1,4 @@
+import ApplianceTesting
 import BootPolicy
 import Foundation
 import NetworkPrimitives
@@ -24,12 +25,21 @@ struct LeasePoolTests {
         Lease(address: address, mac: mac, subnet: subnet, state: .bound, expiresAt: expiry)
     }
 
+    /// An offer that must be made. (`#require` cannot wrap the mutating call itself.)
+    func requireOffer(
+        _ pool: inout LeasePool, to mac: MACAddress, requested: IPv4Address? = nil, at now: Date,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> IPv4Address {
+        let address = pool.offer(to: mac, requested: requested, now: now)
+        return try #require(address, "no offer for \(mac)", sourceLocation: sourceLocation)
+    }
+
     /// DISCOVER then REQUEST, as a client that gets what it is offered.
     @discardableResult
     func offerAndBind(_ pool: inout LeasePool, to mac: MACAddress, at now: Date, sourceLocation: SourceLocation = #_sourceLocation) throws
         -> IPv4Address
     {
-        let address = try #require(pool.offer(to: mac, requested: nil, now: now), sourceLocation: sourceLocation)
+        let address = try requireOffer(&pool, to: mac, at: now, sourceLocation: sourceLocation)
         _ = try pool.bind(address, to: mac, hostname: nil, now: now).get()
         return address
     }
@@ -39,14 +49,14 @@ struct LeasePoolTests {
     @Test("offers come from the range, one address per client")
     func offersComeFromTheRange() throws {
         var pool = makePool()
-        let offered = try [clientA, clientB, clientC, clientD].map { try #require(pool.offer(to: $0, requested: nil, now: Fixture.now)) }
+        let offered = try [clientA, clientB, clientC, clientD].map { try requireOffer(&pool, to: $0, at: Fixture.now) }
         #expect(Set(offered) == Set(Fixture.range))
     }
 
     @Test("a repeated DISCOVER gets the same address, and does not hold a second one")
     func repeatedDiscoverGetsTheSameAddress() throws {
         var pool = makePool()
-        let first = try #require(pool.offer(to: clientA, requested: nil, now: Fixture.now))
+        let first = try requireOffer(&pool, to: clientA, at: Fixture.now)
         // PXE ROMs retransmit DISCOVER every few seconds until they see an offer.
         #expect(pool.offer(to: clientA, requested: nil, now: at(4)) == first)
         #expect(pool.offer(to: clientA, requested: nil, now: at(8)) == first)
@@ -58,7 +68,8 @@ struct LeasePoolTests {
         var pool = makePool()
         let address = try offerAndBind(&pool, to: clientA, at: Fixture.now)
         #expect(pool.offer(to: clientA, requested: nil, now: at(100)) == address)
-        _ = try #require(pool.release(address, by: clientA, now: at(200)))
+        let released = pool.release(address, by: clientA, now: at(200))
+        #expect(released?.state == .released)
         #expect(pool.offer(to: clientA, requested: nil, now: at(300)) == address)
     }
 
@@ -66,7 +77,7 @@ struct LeasePoolTests {
     func requestedAddress() throws {
         var pool = makePool()
         #expect(pool.offer(to: clientA, requested: Fixture.address(102), now: Fixture.now) == Fixture.address(102))
-        let instead = try #require(pool.offer(to: clientB, requested: Fixture.address(200), now: Fixture.now))
+        let instead = try requireOffer(&pool, to: clientB, requested: Fixture.address(200), at: Fixture.now)
         #expect(Fixture.subnet().rangeContains(instead))
     }
 
@@ -87,7 +98,7 @@ struct LeasePoolTests {
         var others: [IPv4Address] = []
         for (index, mac) in [clientC, clientD, clientE].enumerated() {
             let asked = index == 0 ? Fixture.address(101) : Fixture.address(50)
-            others.append(try #require(pool.offer(to: mac, requested: asked, now: Fixture.now)))
+            others.append(try requireOffer(&pool, to: mac, requested: asked, at: Fixture.now))
         }
         #expect(Set(others) == Set([100, 102, 103].map(Fixture.address)))
         #expect(pool.offer(to: Fixture.mac(0xF), requested: nil, now: Fixture.now) == nil)
@@ -122,7 +133,7 @@ struct LeasePoolTests {
     @Test("an outstanding offer blocks the address for other clients until offerHold passes")
     func offerHold() throws {
         var pool = makePool()
-        let held = try #require(pool.offer(to: clientA, requested: nil, now: Fixture.now))
+        let held = try requireOffer(&pool, to: clientA, at: Fixture.now)
         let duringHold = at(pool.offerHold - 1)
         #expect(!pool.isAvailable(held, for: clientB, now: duringHold))
         #expect(pool.offer(to: clientB, requested: held, now: duringHold) != held)
@@ -164,8 +175,8 @@ struct LeasePoolTests {
 
         let address = try #require(addresses[clientB])
         #expect(pool.release(address, by: clientA, now: at(20)) == nil)  // only the holder releases
-        let released = try #require(pool.release(address, by: clientB, now: at(20)))
-        #expect(released.state == .released)
+        let released = pool.release(address, by: clientB, now: at(20))
+        #expect(released?.state == .released)
         #expect(pool.offer(to: clientE, requested: nil, now: at(30)) == address)
     }
 
@@ -177,7 +188,7 @@ struct LeasePoolTests {
         let reclaimed = pool.reclaimExpired(now: at(3601))
         #expect(Set(reclaimed.map(\.address)) == Set(addresses.values))
         #expect(reclaimed.allSatisfy { $0.state == .expired })
-        let address = try #require(pool.offer(to: clientE, requested: nil, now: at(3601)))
+        let address = try requireOffer(&pool, to: clientE, at: at(3601))
         #expect(pool.bind(address, to: clientE, hostname: nil, now: at(3601)).isSuccess)
     }
 
@@ -188,7 +199,8 @@ struct LeasePoolTests {
         var pool = makePool()
         let declined = try offerAndBind(&pool, to: clientA, at: Fixture.now)
         #expect(pool.decline(declined, by: clientB, now: at(1)) == nil)  // only the holder declines
-        let lease = try #require(pool.decline(declined, by: clientA, now: at(1)))
+        let declinedLease = pool.decline(declined, by: clientA, now: at(1))
+        let lease = try #require(declinedLease)
         #expect(lease.state == .declined)
         #expect(lease.expiresAt == at(1 + pool.declineProbation))
 
@@ -210,7 +222,7 @@ struct LeasePoolTests {
         var pool = makePool(leases: [restored])
 
         var offered: [IPv4Address] = []
-        for mac in [clientB, clientC, clientD] { offered.append(try #require(pool.offer(to: mac, requested: Fixture.address(100), now: Fixture.now))) }
+        for mac in [clientB, clientC, clientD] { offered.append(try requireOffer(&pool, to: mac, requested: Fixture.address(100), at: Fixture.now)) }
         #expect(!offered.contains(Fixture.address(100)))
         #expect(pool.offer(to: clientE, requested: nil, now: Fixture.now) == nil)
         #expect(pool.bind(Fixture.address(100), to: clientE, hostname: nil, now: Fixture.now) == .failure(.inUse))
@@ -242,7 +254,7 @@ struct LeasePoolTests {
         for index in 0..<10_000 {
             // Half the clients ask for an address they remember, often one that is already taken.
             let requested = Bool.random(using: &random) ? IPv4Address(UInt32.random(in: start.value...end.value, using: &random)) : nil
-            let address = try #require(pool.offer(to: Fixture.mac(index), requested: requested, now: Fixture.now))
+            let address = try requireOffer(&pool, to: Fixture.mac(index), requested: requested, at: Fixture.now)
             _ = try pool.bind(address, to: Fixture.mac(index), hostname: nil, now: Fixture.now).get()
             bound.insert(address)
         }
@@ -278,7 +290,7 @@ struct LeasePoolTests {
                     problem = "offer to \(mac) found nothing although \(free) is free"
                 }
             case 35..<75:  // REQUEST for what was offered, what is held, or any address
-                let address = ledger.offered.first { $0.value.mac == mac }?.key ?? ledger.held.first { $0.value.mac == mac }?.key ?? anyAddress
+                let address = ledger.offeredAddress(to: mac) ?? ledger.heldAddress(of: mac) ?? anyAddress
                 switch pool.bind(address, to: mac, hostname: nil, now: now) {
                 case .success:
                     problem = ledger.blocker(of: address, for: mac, at: now)
@@ -290,10 +302,10 @@ struct LeasePoolTests {
                     }
                 }
             case 75..<85:  // RELEASE
-                let address = ledger.held.first { $0.value.mac == mac }?.key ?? anyAddress
+                let address = ledger.heldAddress(of: mac) ?? anyAddress
                 if pool.release(address, by: mac, now: now) != nil { ledger.held[address] = nil }
             case 85..<90:  // DECLINE
-                let address = ledger.held.first { $0.value.mac == mac }?.key ?? anyAddress
+                let address = ledger.heldAddress(of: mac) ?? anyAddress
                 if pool.decline(address, by: mac, now: now) != nil {
                     if let holder = ledger.held[address], holder.mac != mac, holder.until > now {
                         problem = "decline by \(mac) cancelled \(holder.mac)'s running lease on \(address)"
@@ -326,27 +338,16 @@ struct AddressLedger {
     var offered: [IPv4Address: (mac: MACAddress, until: Date)] = [:]
     var probationUntil: [IPv4Address: Date] = [:]
 
+    // The lowest address, not the first found: dictionary order changes from run to run, the seed must replay.
+    func offeredAddress(to mac: MACAddress) -> IPv4Address? { offered.filter { $0.value.mac == mac }.keys.min() }
+    func heldAddress(of mac: MACAddress) -> IPv4Address? { held.filter { $0.value.mac == mac }.keys.min() }
+
     /// Why `mac` may not have `address` now, or `nil` when it may.
     func blocker(of address: IPv4Address, for mac: MACAddress, at now: Date) -> String? {
         if let holder = held[address], holder.mac != mac, holder.until > now { return "\(address) is bound to \(holder.mac), not \(mac)" }
         if let offer = offered[address], offer.mac != mac, offer.until > now { return "\(address) is offered to \(offer.mac), not \(mac)" }
         if let until = probationUntil[address], until > now { return "\(address) is on probation" }
         return nil
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing random run can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
     }
 }
 
