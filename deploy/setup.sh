@@ -11,8 +11,9 @@ build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev 
 # Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses.
 runtime_packages=(ipxe curl ca-certificates)
 # Peers the tests talk to: sqlite3 to inspect the database; real TFTP clients (tftp-hpa, atftp;
-# curl is above); iproute2 and nftables for the tests' own network namespaces and packet loss.
-test_packages=(sqlite3 procps tftp-hpa atftp iproute2 nftables)
+# curl is above); real DHCP clients (dhclient, udhcpc, dhcpcd) and dnsmasq as a relay and as the
+# address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces.
+test_packages=(sqlite3 procps tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

@@ -56,8 +56,9 @@ public struct Appliance: Sendable {
         let startedAt = Date()
         let adminScheme = configuration.admin.tls == .off ? "http" : "https"
         let listening = ListeningAddresses()
+        let bootDecisions = BootDecisionLog()
         let environment = AdminAPIEnvironment(
-            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all })
+            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all }, bootDecisions: bootDecisions)
 
         let adminServer: HTTPServerBuilder
         switch configuration.admin.tls {
@@ -100,7 +101,7 @@ public struct Appliance: Sendable {
                 configuration: .init(
                     interfaces: configuration.dhcp.interfaces, bootServerPort: configuration.dhcp.bootServerPort,
                     bootPlanePort: configuration.boot.listen.port, policy: BootPolicy(unknownMachines: configuration.dhcp.unknownMachines)),
-                store: store, logger: dhcpLogger,
+                store: store, logger: dhcpLogger, decisions: bootDecisions,
                 onListening: { address in await onListening("dhcp", address) })
             services.append(dhcp)
         }

@@ -67,12 +67,12 @@ final class DHCPServerState: Sendable {
         throw .noSubnet("no subnet on this interface (\(interfaceAddresses.map(\.description).joined(separator: ", ")))")
     }
 
-    /// Runs `body` on a subnet's pool under the lock; `nil` when the subnet is gone.
+    /// Runs `body` on a subnet's pool under the lock; `nil` when the subnet is gone. The pool is
+    /// changed in place: a copy taken out of the dictionary would copy every lease on each write.
     func withPool<T>(_ subnet: String, _ body: (inout LeasePool) -> T) -> T? {
         state.withLock { state in
-            guard var pool = state.pools[subnet] else { return nil }
-            defer { state.pools[subnet] = pool }
-            return body(&pool)
+            guard state.pools[subnet] != nil else { return nil }
+            return body(&state.pools[subnet]!)
         }
     }
 

@@ -27,10 +27,13 @@ public struct DHCPService: Service {
         public var policy: BootPolicy
         /// How often expired leases are reclaimed.
         public var reclaimInterval: Duration
+        /// Messages handled at once; more are dropped (`overloaded`). Clients retransmit, and an
+        /// answer seconds late helps nobody: under overload, shedding keeps the answers prompt.
+        public var maximumInFlight: Int
 
         public init(
             interfaces: [String], serverPort: Int = 67, clientPort: Int = 68, bootServerPort: Int? = 4011, bootPlanePort: Int = 8080,
-            policy: BootPolicy = BootPolicy(), reclaimInterval: Duration = .seconds(10)
+            policy: BootPolicy = BootPolicy(), reclaimInterval: Duration = .seconds(10), maximumInFlight: Int = 256
         ) {
             self.interfaces = interfaces
             self.serverPort = serverPort
@@ -39,6 +42,7 @@ public struct DHCPService: Service {
             self.bootPlanePort = bootPlanePort
             self.policy = policy
             self.reclaimInterval = reclaimInterval
+            self.maximumInFlight = maximumInFlight
         }
     }
 
@@ -62,10 +66,12 @@ public struct DHCPService: Service {
     private let state = DHCPServerState()
     private let recent = RecentRequests()
     private let warnings = RateLimitedLog()
+    private let inFlight = InFlightCount()
     private let onListening: @Sendable (String) async -> Void
+    private let decisions: BootDecisionLog
 
     public init(
-        configuration: Configuration, store: any InventoryStore, logger: Logger,
+        configuration: Configuration, store: any InventoryStore, logger: Logger, decisions: BootDecisionLog = BootDecisionLog(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         onListening: @escaping @Sendable (String) async -> Void = { _ in }
@@ -76,6 +82,7 @@ public struct DHCPService: Service {
         self.eventLoopGroup = eventLoopGroup
         self.metrics = DHCPMetrics(factory: metricsFactory)
         self.onListening = onListening
+        self.decisions = decisions
     }
 
     public func run() async throws {
@@ -95,27 +102,32 @@ public struct DHCPService: Service {
                 for listener in listeners {
                     group.addTask { try await serve(listener, journal: journal) }
                 }
-                group.addTask {
-                    // Subnets and reservations changed through the API take effect without a restart.
-                    var cursor = startCursor
-                    while !Task.isCancelled {
-                        await store.eventSignal.wait(beyond: cursor, timeout: .seconds(30))
-                        guard !Task.isCancelled else { break }
-                        let events = (try? await store.events(after: cursor, limit: 10_000)) ?? []
-                        cursor = events.last?.cursor ?? cursor
-                        if events.contains(where: { $0.kind == .subnet || $0.kind == .reservation }) { await reload() }
-                    }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: configuration.reclaimInterval)
-                        let reclaimed = state.reclaimExpired(now: Date())
-                        if !reclaimed.isEmpty { try? await journal.commit(reclaimed) }
-                    }
-                }
+                // The background loops stop on graceful shutdown; the listeners end when their sockets close.
+                group.addTask { try? await cancelWhenGracefulShutdown { await followInventory(after: startCursor) } }
+                group.addTask { try? await cancelWhenGracefulShutdown { await reclaimExpiredLeases(journal: journal) } }
             }
         } onGracefulShutdown: {
             for listener in listeners { listener.channel.channel.close(promise: nil) }
+        }
+    }
+
+    /// Subnets and reservations changed through the API take effect without a restart.
+    private func followInventory(after startCursor: Int64) async {
+        var cursor = startCursor
+        while !Task.isCancelled {
+            await store.eventSignal.wait(beyond: cursor, timeout: .seconds(30))
+            guard !Task.isCancelled else { break }
+            let events = (try? await store.events(after: cursor, limit: 10_000)) ?? []
+            cursor = events.last?.cursor ?? cursor
+            if events.contains(where: { $0.kind == .subnet || $0.kind == .reservation }) { await reload() }
+        }
+    }
+
+    private func reclaimExpiredLeases(journal: LeaseJournal) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.reclaimInterval)
+            let reclaimed = state.reclaimExpired(now: Date())
+            if !reclaimed.isEmpty { try? await journal.commit(reclaimed) }
         }
     }
 
@@ -180,7 +192,14 @@ public struct DHCPService: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 do {
                     for try await envelope in inbound {
-                        group.addTask { await handle(envelope, on: listener, outbound: outbound, journal: journal) }
+                        guard inFlight.enter(limit: configuration.maximumInFlight) else {
+                            drop("overloaded", "\(configuration.maximumInFlight) messages in flight", from: envelope.remoteAddress)
+                            continue
+                        }
+                        group.addTask {
+                            defer { inFlight.leave() }
+                            await handle(envelope, on: listener, outbound: outbound, journal: journal)
+                        }
                     }
                 } catch where Task.isCancelled || !listener.channel.channel.isActive {
                     // Closed for shutdown.
@@ -254,6 +273,15 @@ public struct DHCPService: Service {
             metadata["why"] = "\(decision.reason)"
         }
         logger.debug("dhcp", metadata: metadata)
+        if let decision = outcome.decision, facts.wantsNetworkBoot || machine != .unknown {
+            let address = outcome.reply.map(\.message.yourAddress).flatMap { $0.value == 0 ? nil : $0.description }
+            decisions.record(
+                BootDecisionRecord(
+                    time: now, mac: facts.mac, message: "\(facts.messageType)",
+                    via: facts.relayAgent.map { "relay \($0)" } ?? listener.interface, architecture: facts.architecture?.description,
+                    vendorClass: facts.vendorClass, userClasses: facts.userClasses, answer: decision.answer.summary, reason: decision.reason,
+                    address: outcome.reply == nil ? nil : address))
+        }
         if !outcome.leaseChanges.isEmpty {
             do {
                 try await journal.commit(outcome.leaseChanges)
@@ -309,6 +337,15 @@ extension DHCPService: CustomStringConvertible {
 }
 
 extension BootDecision.Answer {
+    var summary: String {
+        switch self {
+        case .none: "none"
+        case .tftp(let file): "tftp \(file)"
+        case .http(let url): "http \(url)"
+        case .ipxeScript(let url): "ipxe-script \(url)"
+        }
+    }
+
     var metricLabel: String {
         switch self {
         case .none: "none"
@@ -325,6 +362,19 @@ public struct DHCPListenError: Error, CustomStringConvertible {
     public var problem: String
 
     public var description: String { "dhcp: interface \(interface) \(problem)" }
+}
+
+/// Messages being handled right now, against the configured limit.
+final class InFlightCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func enter(limit: Int) -> Bool {
+        if count.add(1, ordering: .relaxed).newValue <= limit { return true }
+        count.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func leave() { count.subtract(1, ordering: .relaxed) }
 }
 
 /// Warnings a flood could repeat thousands of times a second: the first of each kind is logged,

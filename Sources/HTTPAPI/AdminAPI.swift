@@ -13,11 +13,14 @@ public struct AdminAPIEnvironment: Sendable {
     public var metricsText: @Sendable () -> String
     /// Addresses the planes actually listen on, reported by /info.
     public var listeners: @Sendable () async -> [String: String]
+    /// The DHCP server's latest boot answers, shown per machine.
+    public var bootDecisions: BootDecisionLog
 
     public init(
         store: any InventoryStore, startedAt: Date = Date(), metricsText: @escaping @Sendable () -> String = { "" },
-        listeners: @escaping @Sendable () async -> [String: String] = { [:] }
+        listeners: @escaping @Sendable () async -> [String: String] = { [:] }, bootDecisions: BootDecisionLog = BootDecisionLog()
     ) {
+        self.bootDecisions = bootDecisions
         self.store = store
         self.startedAt = startedAt
         self.metricsText = metricsText
@@ -54,6 +57,7 @@ public enum AdminAPI {
             summary: "Resolve a param for a machine through the attribute chain", query: ["machine", "stage"]) { request, context in
             try await ParamResolution(store: store).resolve(request, context)
         }
+        BootDecisionRoutes(store: store, decisions: environment.bootDecisions).register(in: catalog)
         EventRoutes(store: store).register(in: catalog)
         TokenRoutes(store: store).register(in: catalog)
         catalog.add(.get, "info", role: .viewer, tag: "appliance", summary: "Version, uptime and object counts") { _, _ in
@@ -121,14 +125,7 @@ struct ParamResolution {
         guard let machineRef = request.uri.queryParameters["machine"].map(String.init), !machineRef.isEmpty else {
             throw APIError.badRequest("missing_query", "say which machine: ?machine=<id or name>", field: "machine")
         }
-        let machine: Stored<Machine>
-        if let id = ObjectID(machineRef) {
-            machine = try await store.fetch(Machine.self, key: id.description)
-        } else if let named = try await store.machine(named: machineRef) {
-            machine = named
-        } else {
-            throw APIError(.notFound, code: "not_found", message: "no machine '\(machineRef)'", field: "machine")
-        }
+        let machine = try await lookUpMachine(machineRef, in: store, field: "machine")
         let definition = try? await store.fetch(Param.self, key: name).object
         var profiles: [Profile] = []
         for profileName in machine.object.profiles {

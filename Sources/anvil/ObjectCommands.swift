@@ -18,6 +18,7 @@ extension CLIKind {
 enum MachinesKind: CLIKind {
     static let kind = ObjectKind.machine
     static let columns: [(title: String, path: String)] = [("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("ARCH", "architecture"), ("BOOTENV", "bootEnv"), ("MACS", "interfaces[].mac")]
+    static var extraCommands: [any ParsableCommand.Type] { [BootDecisionsCommand.self] }
 }
 enum SubnetsKind: CLIKind {
     static let kind = ObjectKind.subnet
@@ -120,8 +121,15 @@ struct ShowObject<K: CLIKind>: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let reply = try await connection.client().request(.GET, "/api/v1/\(K.kind.collection)/\(escape(key))")
+            let client = try connection.client()
+            let reply = try await client.request(.GET, "/api/v1/\(K.kind.collection)/\(escape(key))")
             printObject(reply.json, json: connection.json)
+            // People also see why the machine booted what it booted; scripts ask `boot-decisions --json`.
+            if K.kind == .machine, !connection.json {
+                let decisions = try await client.request(.GET, "/api/v1/machines/\(escape(key))/boot-decisions").json
+                print("\nboot decisions (latest first):")
+                print(BootDecisionsCommand.table(decisions, limit: 5), terminator: "")
+            }
         }
     }
 }
@@ -209,6 +217,32 @@ struct ResolveParamCommand: AsyncParsableCommand {
             let from = source?["name"]?.stringValue.map { "\(layer) \($0)" } ?? layer
             print("\(name) = \(Table.cell(answer.objectValue?["value"] ?? .null))    (from \(from))")
         }
+    }
+}
+
+struct BootDecisionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot-decisions", abstract: "What the DHCP server told the machine's MACs at boot, and why (latest first).")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Machine id or name.") var machine: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let answer = try await connection.client().request(.GET, "/api/v1/machines/\(escape(machine))/boot-decisions").json
+            if connection.json { return printJSON(answer) }
+            print(Self.table(answer, limit: nil), terminator: "")
+        }
+    }
+
+    static func table(_ answer: JSONValue, limit: Int?) -> String {
+        guard case .array(let all)? = answer.objectValue?["decisions"], !all.isEmpty else { return "  none since the server started\n" }
+        let rows = limit.map { Array(all.prefix($0)) } ?? all
+        return Table(
+            columns: [("TIME", "time"), ("MAC", "mac"), ("MESSAGE", "message"), ("VIA", "via"), ("ARCH", "architecture"),
+                ("ANSWER", "answer"), ("ADDRESS", "address"), ("WHY", "reason")],
+            rows: rows
+        ).render()
     }
 }
 

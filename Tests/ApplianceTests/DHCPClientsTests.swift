@@ -110,6 +110,16 @@ struct DHCPClientsTests {
             ])
             let local = try await lab.probe(from: lab.clientInterface, in: lab.clients, ["--mac", "02:00:00:00:0b:02", "--arch", "0", "--vendor-class", "PXEClient:Arch:00000"])
             #expect(local.count == 1 && !(local.first ?? "").contains("undionly"), "\(local)")
+
+            // Every answer is on record for the machine: what it asked, what it got, why.
+            let recorded = try await lab.cli(["machines", "boot-decisions", "local-one", "--json"]).stdout
+            let answer = try JSONSerialization.jsonObject(with: Data(recorded.utf8)) as? [String: Any]
+            let decision = (answer?["decisions"] as? [[String: Any]])?.first
+            #expect(decision?["answer"] as? String == "none", "\(recorded)")
+            #expect((decision?["reason"] as? String)?.contains("local disk") == true, "\(recorded)")
+            #expect(decision?["architecture"] as? String == "x86-bios")
+            let shown = try await lab.cli(["machines", "show", "local-one"]).stdout
+            #expect(shown.contains("boot decisions (latest first):") && shown.contains("boots from local disk"), "\(shown)")
         }
     }
 
@@ -204,6 +214,8 @@ struct DHCPClientsTests {
                     "/usr/sbin/dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
                     "--pid-file=\(lab.directory.file("dnsmasq.pid"))", "--dhcp-leasefile=\(lab.directory.file("dnsmasq.leases"))",
                     "--interface=d0", "--dhcp-range=10.77.0.150,10.77.0.160,10m", "--log-dhcp",
+                    // No ICMP check of an address before offering it: that delays dnsmasq's first offers by seconds.
+                    "--no-ping",
                 ]), stdout: log, stderr: log)
             defer { dnsmasq.killAndWait() }
             try await lab.cli(["subnets", "create", "--set", "name=lab", "--set", "mode=proxy", "--set", "network=10.77.0.0/24"])
@@ -213,7 +225,7 @@ struct DHCPClientsTests {
             for _ in 0..<5 where replies.count < 2 { replies = try await lab.probe(from: "e1", in: lab.clients, pxe, wait: 3) }
             let fromAnvil = replies.filter { $0.contains("server-id(54): 10.77.0.1\n") }
             let fromDnsmasq = replies.filter { $0.contains("server-id(54): 10.77.0.2\n") }
-            #expect(fromAnvil.count == 1 && fromDnsmasq.count == 1, "\(replies)")
+            #expect(fromAnvil.count == 1 && fromDnsmasq.count == 1, "\(replies)\ndnsmasq:\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             let proxyOffer = fromAnvil.first ?? ""
             #expect(proxyOffer.contains("yiaddr: 0.0.0.0\n"), "proxy offered an address:\n\(proxyOffer)")
             #expect(proxyOffer.contains("file: \"undionly.kpxe\""))
