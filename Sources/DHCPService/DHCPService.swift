@@ -67,6 +67,7 @@ public struct DHCPService: Service {
     private let recent = RecentRequests()
     private let warnings = RateLimitedLog()
     private let inFlight = InFlightCount()
+    private let machines = MachineDirectory()
     private let onListening: @Sendable (String) async -> Void
     private let decisions: BootDecisionLog
 
@@ -88,6 +89,7 @@ public struct DHCPService: Service {
     public func run() async throws {
         let startCursor = try await store.latestEventCursor()
         let subnets = try await Self.all(Subnet.self, in: store)
+        machines.load(try await Self.all(Machine.self, in: store))
         state.configure(subnets: subnets, reservations: try await Self.all(Reservation.self, in: store), leases: try await Self.all(Lease.self, in: store))
         let listeners = try await openListeners()
         for listener in listeners {
@@ -111,14 +113,24 @@ public struct DHCPService: Service {
         }
     }
 
-    /// Subnets and reservations changed through the API take effect without a restart.
+    /// Machines, subnets and reservations changed through the API take effect without a restart.
     private func followInventory(after startCursor: Int64) async {
         var cursor = startCursor
         while !Task.isCancelled {
             await store.eventSignal.wait(beyond: cursor, timeout: .seconds(30))
             guard !Task.isCancelled else { break }
-            let events = (try? await store.events(after: cursor, limit: 10_000)) ?? []
-            cursor = events.last?.cursor ?? cursor
+            // Only the kinds that matter here: the log is mostly this server's own lease changes.
+            let events: [InventoryEvent]
+            do {
+                let latest = try await store.latestEventCursor()
+                events = try await store.events(after: cursor, limit: 10_000, kinds: [.machine, .subnet, .reservation])
+                cursor = events.count == 10_000 ? events.last!.cursor : max(latest, events.last?.cursor ?? cursor)
+            } catch {
+                logger.error("dhcp cannot read the event log; retrying", metadata: ["problem": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            for event in events { machines.apply(event) }
             if events.contains(where: { $0.kind == .subnet || $0.kind == .reservation }) { await reload() }
         }
     }
@@ -241,13 +253,7 @@ public struct DHCPService: Service {
         } catch {
             return drop(error.metricReason, "\(error)", from: envelope.remoteAddress)
         }
-        let machine: KnownMachine
-        do {
-            machine = try await knownMachine(facts.mac)
-        } catch {
-            logger.error("dhcp machine lookup failed; not answering", metadata: ["mac": "\(facts.mac)", "problem": "\(error)"])
-            return metrics.dropped("inventory_error")
-        }
+        let machine = machines.machine(facts.mac)
         let link = DHCPLink(serverAddress: serverAddress, bootBaseURL: "http://\(serverAddress):\(configuration.bootPlanePort)")
         let responder = DHCPResponder(policy: configuration.policy)
         let outcome: DHCPOutcome
@@ -309,12 +315,6 @@ public struct DHCPService: Service {
         } catch {
             warnings.warn(logger, "send", "dhcp reply not sent", ["destination": "\(destination)", "problem": "\(error)"])
         }
-    }
-
-    private func knownMachine(_ mac: MACAddress) async throws -> KnownMachine {
-        let page = try await store.list(Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1)
-        guard let machine = page.items.first?.object else { return .unknown }
-        return .known(name: machine.name, bootEnv: machine.bootEnv, state: machine.state)
     }
 
     private func address(for destination: DHCPReplyDestination, sender: SocketAddress) throws -> SocketAddress {

@@ -103,7 +103,8 @@ public protocol InventoryStore: Sendable {
     /// Replaces shipped content with `objects` (same origin), leaving user objects alone.
     func loadContent(_ objects: [ContentObject]) async throws -> ContentReport
 
-    func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent]
+    /// Events after `cursor` in order, at most `limit`; only of `kinds` when given.
+    func events(after cursor: Int64, limit: Int, kinds: Set<ObjectKind>?) async throws -> [InventoryEvent]
     /// The newest cursor in the event log (0 when empty).
     func latestEventCursor() async throws -> Int64
     /// Wakes listeners after each committed change.
@@ -113,6 +114,12 @@ public protocol InventoryStore: Sendable {
     func token(secretHash: String) async throws -> APIToken?
     func tokens() async throws -> [APIToken]
     func deleteToken(id: ObjectID) async throws
+}
+
+extension InventoryStore {
+    public func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent] {
+        try await events(after: cursor, limit: limit, kinds: nil)
+    }
 }
 
 /// A shipped object and the file it came from.

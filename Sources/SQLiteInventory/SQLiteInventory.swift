@@ -190,10 +190,11 @@ public final class SQLiteInventory: InventoryStore {
 
     // MARK: Events
 
-    public func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent] {
-        try await read { db in
+    public func events(after cursor: Int64, limit: Int, kinds: Set<ObjectKind>?) async throws -> [InventoryEvent] {
+        let kindFilter = kinds.map { " AND kind IN (\(Schema.quotedList($0.map(\.rawValue).sorted())))" } ?? ""
+        return try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM event WHERE cursor > ? ORDER BY cursor LIMIT ?", arguments: [cursor, limit]
+                db, sql: "SELECT * FROM event WHERE cursor > ?\(kindFilter) ORDER BY cursor LIMIT ?", arguments: [cursor, limit]
             ).map { row in
                 let objectText: String? = row["object"]
                 return InventoryEvent(
