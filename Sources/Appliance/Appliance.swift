@@ -53,6 +53,7 @@ public struct Appliance: Sendable {
             ])
 
         let firstAdminSecret = try await ensureAdminToken(store: store, data: data)
+        try FileManager.default.createDirectory(atPath: configuration.bootFilesDirectory, withIntermediateDirectories: true)
         let startedAt = Date()
         let adminScheme = configuration.admin.tls == .off ? "http" : "https"
         let listening = ListeningAddresses()
@@ -84,7 +85,8 @@ public struct Appliance: Sendable {
             },
             logger: logger)
         let boot = Application(
-            router: BootPlane.makeRouter(metricsText: metricsText),
+            router: BootPlane.makeRouter(
+                metricsText: metricsText, bootFileRoots: [configuration.bootFilesDirectory, configuration.bootFiles.loaderDirectory]),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
             onServerRunning: { channel in
                 let address = "http://\(Self.describe(channel.localAddress))"
@@ -115,7 +117,6 @@ public struct Appliance: Sendable {
         _ configuration: ApplianceConfiguration, logger: Logger, onListening: @escaping @Sendable (String, String) async -> Void
     ) throws -> TFTPService? {
         guard let listen = configuration.tftp.listen else { return nil }
-        try FileManager.default.createDirectory(atPath: configuration.bootFilesDirectory, withIntermediateDirectories: true)
         let source = LayeredBootFileSource([
             DirectoryBootFileSource(root: configuration.bootFilesDirectory),
             DirectoryBootFileSource(root: configuration.bootFiles.loaderDirectory),

@@ -1,0 +1,89 @@
+import ApplianceTesting
+import Foundation
+import Testing
+
+/// `/files/` on the real `anvil serve` boot plane, driven with curl: whole files, HEAD, byte ranges,
+/// revalidation, the packaged loaders, and every way out of the boot-file directory refused.
+@Suite("Boot files over HTTP", .serialized, .timeLimit(.minutes(5)))
+struct BootFilesHTTPTests {
+    struct Fetch {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+    }
+
+    /// Runs curl against the boot plane and splits status, headers and body.
+    static func fetch(_ url: String, _ arguments: [String] = [], in directory: TemporaryDirectory) async throws -> Fetch {
+        let body = directory.file("body-\(UUID().uuidString)")
+        let headers = directory.file("headers-\(UUID().uuidString)")
+        let result = try await AnvilServer.run(
+            "/usr/bin/curl", ["--silent", "--max-time", "60", "--output", body, "--dump-header", headers, "--globoff", "--path-as-is"] + arguments + [url])
+        #expect(result.status == 0, "curl \(arguments) \(url): \(result.stderr)")
+        let headerText = (try? String(contentsOfFile: headers, encoding: .utf8)) ?? ""
+        var fields: [String: String] = [:]
+        var status = 0
+        for line in headerText.split(separator: "\r\n") {
+            if line.hasPrefix("HTTP/") { status = Int(line.split(separator: " ")[1]) ?? 0 }
+            if let colon = line.firstIndex(of: ":") {
+                fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return Fetch(status: status, headers: fields, body: FileManager.default.contents(atPath: body) ?? Data())
+    }
+
+    @Test("GET, HEAD, ranges, ETag revalidation, the packaged loaders, and no way out of the root")
+    func bootFiles() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-boot-files")
+        defer { directory.remove() }
+        let root = directory.file("boot-files")
+        try FileManager.default.createDirectory(atPath: root + "/debian-12", withIntermediateDirectories: true)
+        var generator = SplitMix64(seed: 5)
+        let kernel = Data((0..<(3 << 20) + 17).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try kernel.write(to: URL(fileURLWithPath: root + "/debian-12/linux"))
+        try "secret\n".write(toFile: directory.file("outside.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root + "/escape", withDestinationPath: directory.file("outside.txt"))
+
+        let server = AnvilServer(dataDirectory: directory.file("data"))
+        try await server.start(extraArguments: ["--boot-files-dir", root, "--tftp-listen", "off"])
+        defer { Task { await server.stop() } }
+        let url = "\(server.bootURL)/files/debian-12/linux"
+
+        let whole = try await Self.fetch(url, in: directory)
+        #expect(whole.status == 200)
+        #expect(whole.body == kernel, "\(whole.body.count) bytes, expected \(kernel.count)")
+        #expect(whole.headers["content-length"] == "\(kernel.count)")
+        #expect(whole.headers["accept-ranges"] == "bytes")
+        let etag = try #require(whole.headers["etag"])
+        #expect(whole.headers["last-modified"] != nil)
+
+        let head = try await Self.fetch(url, ["--head"], in: directory)
+        // With --head curl writes the headers where the body would go: no body is the same as no file bytes.
+        #expect(head.status == 200 && head.headers["content-length"] == "\(kernel.count)")
+        #expect(head.body.count < 1024, "HEAD returned \(head.body.count) bytes")
+
+        let first = try await Self.fetch(url, ["--header", "Range: bytes=0-99"], in: directory)
+        #expect(first.status == 206 && first.body == kernel.prefix(100))
+        #expect(first.headers["content-range"] == "bytes 0-99/\(kernel.count)")
+        let tail = try await Self.fetch(url, ["--header", "Range: bytes=\(kernel.count - 10)-"], in: directory)
+        #expect(tail.status == 206 && tail.body == kernel.suffix(10))
+        let past = try await Self.fetch(url, ["--header", "Range: bytes=\(kernel.count)-"], in: directory)
+        #expect(past.status == 416 && past.headers["content-range"] == "bytes */\(kernel.count)")
+
+        let revalidated = try await Self.fetch(url, ["--header", "If-None-Match: \(etag)"], in: directory)
+        #expect(revalidated.status == 304 && revalidated.body.isEmpty)
+
+        // The loaders from Debian's ipxe package (installed by setup), as installed.
+        let loader = try await Self.fetch("\(server.bootURL)/files/undionly.kpxe", in: directory)
+        #expect(loader.status == 200)
+        #expect(loader.body == FileManager.default.contents(atPath: "/usr/lib/ipxe/undionly.kpxe"))
+
+        for attempt in ["escape", "../outside.txt", "%2e%2e/outside.txt", "debian-12/%2e%2e/%2e%2e/outside.txt", "%2fetc/passwd", "debian-12"] {
+            let refused = try await Self.fetch("\(server.bootURL)/files/\(attempt)", in: directory)
+            #expect([400, 403, 404].contains(refused.status), "\(attempt): \(refused.status)")
+            #expect(!String(decoding: refused.body, as: UTF8.self).contains("secret"), "\(attempt) leaked the file outside the root")
+        }
+        let missing = try await Self.fetch("\(server.bootURL)/files/nothing-here", in: directory)
+        #expect(missing.status == 404)
+        #expect(String(decoding: missing.body, as: UTF8.self).contains("\"code\":\"not_found\""))
+    }
+}
