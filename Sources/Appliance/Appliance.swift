@@ -86,7 +86,11 @@ public struct Appliance: Sendable {
             logger: logger)
         let boot = Application(
             router: BootPlane.makeRouter(
-                metricsText: metricsText, bootFileRoots: [configuration.bootFilesDirectory, configuration.bootFiles.loaderDirectory]),
+                BootPlaneEnvironment(
+                    store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+                    bootFileRoots: [configuration.bootFilesDirectory, configuration.bootFiles.loaderDirectory],
+                    unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil, metricsText: metricsText,
+                    logger: logger)),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
             onServerRunning: { channel in
                 let address = "http://\(Self.describe(channel.localAddress))"

@@ -1,21 +1,49 @@
+import BootEnvRendering
 import Hummingbird
+import Logging
 import ProvisioningModel
 
+/// What the boot plane serves from: the inventory, the templates, the boot-file directories.
+public struct BootPlaneEnvironment: Sendable {
+    public var store: any InventoryStore
+    public var renderer: BootScriptRenderer
+    /// Directories served under `/files/`, searched in order.
+    public var bootFileRoots: [String]
+    /// The boot environment unknown MACs get; `nil` when unknown machines are ignored.
+    public var unknownBootEnv: String?
+    public var metricsText: @Sendable () -> String
+    public var logger: Logger
+
+    public init(
+        store: any InventoryStore, renderer: BootScriptRenderer, bootFileRoots: [String], unknownBootEnv: String?,
+        metricsText: @escaping @Sendable () -> String, logger: Logger
+    ) {
+        self.store = store
+        self.renderer = renderer
+        self.bootFileRoots = bootFileRoots
+        self.unknownBootEnv = unknownBootEnv
+        self.metricsText = metricsText
+        self.logger = logger
+    }
+}
+
 /// The boot plane: plain HTTP on the provisioning network, for firmware, installers and the agent.
-/// It carries no admin API. Rendered scripts and call-home join it with the boot issues.
+/// It carries no admin API: boot files under `/files/`, iPXE scripts under `/boot/`.
 public enum BootPlane {
-    /// `bootFileRoots`: directories served under `/files/`, searched in order.
-    public static func makeRouter(metricsText: @escaping @Sendable () -> String, bootFileRoots: [String] = []) -> Router<BasicRequestContext> {
+    public static func makeRouter(_ environment: BootPlaneEnvironment) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorShapingMiddleware())
         router.add(middleware: MetricsMiddleware())
-        if !bootFileRoots.isEmpty {
-            router.add(middleware: BootFileGuardMiddleware(roots: bootFileRoots))
-            for root in bootFileRoots {
+        if !environment.bootFileRoots.isEmpty {
+            router.add(middleware: BootFileGuardMiddleware(roots: environment.bootFileRoots))
+            for root in environment.bootFileRoots {
                 router.add(middleware: FileMiddleware(root, urlBasePath: "/files", searchForIndexHtml: false))
             }
         }
-        AdminAPI.addOperationalRoutes(to: router, metricsText: metricsText)
+        BootScriptRoutes(
+            store: environment.store, renderer: environment.renderer, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger
+        ).register(in: router)
+        AdminAPI.addOperationalRoutes(to: router, metricsText: environment.metricsText)
         return router
     }
 }

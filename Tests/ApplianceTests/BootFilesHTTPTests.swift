@@ -86,4 +86,54 @@ struct BootFilesHTTPTests {
         #expect(missing.status == 404)
         #expect(String(decoding: missing.body, as: UTF8.self).contains("\"code\":\"not_found\""))
     }
+
+    @Test("/boot/<mac>.ipxe renders the machine's boot environment; unknown MACs get discovery; a broken template is a 500 with the reason")
+    func bootScripts() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-boot-scripts")
+        defer { directory.remove() }
+        // The shipped content plus one broken template, to see a rendering failure end to end.
+        let content = directory.file("content")
+        try FileManager.default.createDirectory(atPath: content, withIntermediateDirectories: true)
+        for folder in ["bootenvs", "templates"] {
+            try FileManager.default.copyItem(atPath: AnvilServer.repositoryRoot + "/" + folder, toPath: content + "/" + folder)
+        }
+        try "#!ipxe\necho {{ machine.name }} {{ machine.no_such_field }}\n".write(
+            toFile: content + "/templates/ipxe/broken.ipxe.tmpl", atomically: true, encoding: .utf8)
+        try """
+            name: broken
+            templates:
+              - {name: ipxe, path: "boot/{{ machine.mac }}.ipxe", template: ipxe/broken.ipxe.tmpl}
+            """.write(toFile: content + "/bootenvs/broken.yaml", atomically: true, encoding: .utf8)
+
+        let server = AnvilServer(dataDirectory: directory.file("data"), contentDirectory: content)
+        try await server.start(extraArguments: ["--tftp-listen", "off"])
+        defer { Task { await server.stop() } }
+
+        let unknown = try await Self.fetch("\(server.bootURL)/boot/52:54:00:aa:00:01.ipxe", in: directory)
+        let unknownScript = String(decoding: unknown.body, as: UTF8.self)
+        #expect(unknown.status == 200)
+        #expect(unknownScript.hasPrefix("#!ipxe\n"), "\(unknownScript)")
+        #expect(unknownScript.contains("kernel \(server.bootURL)/files/discovery/amd64/vmlinuz initrd=initrd.gz console=tty0 console=ttyS0,115200n8"), "\(unknownScript)")
+        #expect(unknownScript.contains("BOOTIF=01-52-54-00-aa-00-01"), "\(unknownScript)")
+        #expect(unknownScript.contains("initrd \(server.bootURL)/files/discovery/amd64/initrd.gz"), "\(unknownScript)")
+
+        for (name, bootEnv, mac) in [("disk-one", "local", "52:54:00:aa:00:02"), ("broken-one", "broken", "52:54:00:aa:00:03")] {
+            let created = try await server.cli([
+                "machines", "create", "--set", "name=\(name)", "--set", "bootEnv=\(bootEnv)", "--set", "interfaces=[{\"mac\":\"\(mac)\"}]",
+            ])
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let local = try await Self.fetch("\(server.bootURL)/boot/52-54-00-AA-00-02.ipxe", in: directory)
+        let localScript = String(decoding: local.body, as: UTF8.self)
+        #expect(local.status == 200 && localScript.contains("sanboot --no-describe --drive 0x80") && localScript.contains("disk-one"), "\(localScript)")
+
+        let broken = try await Self.fetch("\(server.bootURL)/boot/52:54:00:aa:00:03.ipxe", in: directory)
+        let reason = String(decoding: broken.body, as: UTF8.self)
+        #expect(broken.status == 500)
+        #expect(reason.contains("render_failed") && reason.contains("unknown variable 'machine.no_such_field'"), "\(reason)")
+        #expect(!reason.contains("#!ipxe"), "half a script was sent: \(reason)")
+
+        let notAScript = try await Self.fetch("\(server.bootURL)/boot/not-a-mac.ipxe", in: directory)
+        #expect(notAScript.status == 404)
+    }
 }

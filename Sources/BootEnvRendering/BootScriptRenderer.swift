@@ -1,0 +1,189 @@
+import Foundation
+import NetworkPrimitives
+import PathKit
+import ProvisioningModel
+import Stencil
+
+/// Why a template could not be rendered; says which template and what is wrong.
+public struct RenderError: Error, CustomStringConvertible, Sendable {
+    public var template: String
+    public var message: String
+
+    public var description: String { "\(template): \(message)" }
+}
+
+/// Everything a boot environment's templates may use, for one machine (or an unknown MAC).
+public struct RenderSubject: Sendable {
+    public var mac: MACAddress
+    public var machine: Machine?
+    public var bootEnv: BootEnv
+    /// Resolved params (attribute chain) by name.
+    public var params: [String: JSONValue]
+    /// The boot plane as the machine reaches it, e.g. `http://10.0.0.1:8080`.
+    public var bootURL: String
+
+    public init(mac: MACAddress, machine: Machine?, bootEnv: BootEnv, params: [String: JSONValue], bootURL: String) {
+        self.mac = mac
+        self.machine = machine
+        self.bootEnv = bootEnv
+        self.params = params
+        self.bootURL = bootURL
+    }
+}
+
+/// Renders `templates/` with Stencil against a typed context. Unlike plain Stencil, a variable the
+/// context does not have is an error naming it, never an empty string in a boot script.
+public struct BootScriptRenderer: Sendable {
+    public let templatesDirectory: String
+
+    public init(templatesDirectory: String) { self.templatesDirectory = templatesDirectory }
+
+    /// The boot environment's iPXE script (its template named `ipxe`) for the subject.
+    public func ipxeScript(for subject: RenderSubject) throws(RenderError) -> String {
+        guard let template = subject.bootEnv.templates.first(where: { $0.name == "ipxe" }) else {
+            throw RenderError(template: subject.bootEnv.name, message: "boot environment \(subject.bootEnv.name) has no template named ipxe")
+        }
+        return try render(template.template, values: try context(for: subject))
+    }
+
+    /// The values templates see: `machine`, `params`, `bootenv`, `env` (this architecture's kernel,
+    /// initrds and rendered kernel arguments), `server`, `boot`.
+    public func context(for subject: RenderSubject) throws(RenderError) -> [String: Any] {
+        let architecture = subject.machine?.architecture.rawValue ?? "amd64"
+        var values: [String: Any] = [
+            "machine": [
+                "id": subject.machine?.id.description ?? "", "name": subject.machine?.name ?? "unknown-\(subject.mac.hyphenated)",
+                "mac": subject.mac.description, "macs": (subject.machine?.macAddresses ?? [subject.mac]).map(\.description),
+                "arch": architecture, "uuid": subject.machine?.facts.systemUUID ?? "", "state": subject.machine?.state.rawValue ?? "unknown",
+            ] as [String: Any],
+            "params": subject.params.mapValues(Self.plain),
+            "bootenv": ["name": subject.bootEnv.name, "description": subject.bootEnv.description],
+            "server": ["bootURL": subject.bootURL],
+            // `interface` for installers (a MAC names the NIC), `bootif` in the BOOTIF= form (01-aa-bb-…).
+            "boot": ["interface": subject.mac.description, "bootif": "01-" + subject.mac.hyphenated],
+        ]
+        if let env = subject.bootEnv.architectures[architecture] {
+            let kernelArgs = try env.kernelArgs.map { (text) throws(RenderError) in
+                try renderText(text, name: "\(subject.bootEnv.name) kernelArgs", values: values)
+            }
+            values["env"] = [
+                "kernel": env.kernel ?? "", "initrds": env.initrds,
+                "initrdNames": env.initrds.map { URL(fileURLWithPath: $0).lastPathComponent }, "kernelArgs": kernelArgs ?? "",
+            ] as [String: Any]
+        }
+        return values
+    }
+
+    /// Renders the template file at `path` (relative to the templates directory).
+    public func render(_ path: String, values: [String: Any]) throws(RenderError) -> String {
+        let file = templatesDirectory + "/" + path
+        guard !path.split(separator: "/").contains(".."), let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw RenderError(template: path, message: "no such template under \(templatesDirectory)")
+        }
+        return try renderText(text, name: path, values: values)
+    }
+
+    func renderText(_ text: String, name: String, values: [String: Any]) throws(RenderError) -> String {
+        try Self.checkVariables(in: text, name: name, values: values, loader: { included in
+            try? String(contentsOfFile: templatesDirectory + "/" + included, encoding: .utf8)
+        })
+        let environment = Environment(loader: FileSystemLoader(paths: [Path(templatesDirectory)]))
+        do {
+            return try environment.renderTemplate(string: text, context: values)
+        } catch {
+            throw RenderError(template: name, message: "\(error)")
+        }
+    }
+
+    // MARK: Strict variables
+
+    /// Every `{{ a.b }}`, `{% if a.b %}` and `{% for x in a.b %}` must name something the context has;
+    /// loop variables are known inside their loop. Included templates are checked too.
+    static func checkVariables(
+        in text: String, name: String, values: [String: Any], loader: (String) -> String?, depth: Int = 0
+    ) throws(RenderError) {
+        guard depth < 8 else { throw RenderError(template: name, message: "includes nest deeper than 8") }
+        var loopVariables: Set<String> = []
+        for (line, tag) in tags(in: text) {
+            var expressions: [String] = []
+            switch tag.kind {
+            case .variable:
+                expressions = [tag.body]
+            case .block:
+                let words = tag.body.split(separator: " ").map(String.init)
+                switch words.first {
+                case "for" where words.count >= 4 && words[2] == "in":
+                    expressions = [words[3]]
+                    loopVariables.formUnion(words[1].split(separator: ",").map(String.init))
+                case "if", "elif":
+                    expressions = words.dropFirst().filter { !["and", "or", "not", "==", "!=", "<", ">", "<=", ">=", "in"].contains($0) }
+                case "include":
+                    let included = words.dropFirst().first.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) } ?? ""
+                    guard let nested = loader(included) else {
+                        throw RenderError(template: name, message: "line \(line): included template '\(included)' not found")
+                    }
+                    try checkVariables(in: nested, name: included, values: values, loader: loader, depth: depth + 1)
+                default:
+                    break
+                }
+            }
+            for expression in expressions {
+                let path = String(expression.split(separator: "|").first ?? "").trimmingCharacters(in: .whitespaces)
+                guard let first = path.split(separator: ".").first, !path.isEmpty else { continue }
+                if path.first == "\"" || path.first == "'" || Double(path) != nil || loopVariables.contains(String(first)) { continue }
+                guard resolve(path, in: values) else {
+                    throw RenderError(template: name, message: "line \(line): unknown variable '\(path)'")
+                }
+            }
+        }
+    }
+
+    private enum TagKind { case variable, block }
+
+    private static func tags(in text: String) -> [(line: Int, tag: (kind: TagKind, body: String))] {
+        var result: [(Int, (TagKind, String))] = []
+        var rest = text[...]
+        while let open = rest.range(of: "{") {
+            let after = rest[open.upperBound...]
+            guard let marker = after.first, marker == "{" || marker == "%" else {
+                rest = after
+                continue
+            }
+            let close = marker == "{" ? "}}" : "%}"
+            guard let end = after.dropFirst().range(of: close) else { break }
+            let body = after[after.index(after: after.startIndex)..<end.lowerBound].trimmingCharacters(in: .whitespaces)
+            let line = text[..<open.lowerBound].filter { $0 == "\n" }.count + 1
+            result.append((line, (marker == "{" ? .variable : .block, body)))
+            rest = after[end.upperBound...]
+        }
+        return result
+    }
+
+    private static func resolve(_ path: String, in values: [String: Any]) -> Bool {
+        var current: Any = values
+        for segment in path.split(separator: ".").map(String.init) {
+            if let dictionary = current as? [String: Any], let next = dictionary[segment] {
+                current = next
+            } else if let array = current as? [Any], let index = Int(segment), array.indices.contains(index) {
+                current = array[index]
+            } else if let array = current as? [String], let index = Int(segment), array.indices.contains(index) {
+                current = array[index]
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
+    static func plain(_ value: JSONValue) -> Any {
+        switch value {
+        case .null: ""
+        case .bool(let flag): flag
+        case .integer(let number): number
+        case .number(let number): number
+        case .string(let text): text
+        case .array(let elements): elements.map(plain)
+        case .object(let fields): fields.mapValues(plain)
+        }
+    }
+}
