@@ -12,8 +12,10 @@ build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev 
 runtime_packages=(ipxe curl ca-certificates)
 # Peers the tests talk to: sqlite3 to inspect the database; real TFTP clients (tftp-hpa, atftp;
 # curl is above); real DHCP clients (dhclient, udhcpc, dhcpcd) and dnsmasq as a relay and as the
-# address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces.
-test_packages=(sqlite3 procps tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables)
+# address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces;
+# QEMU with SeaBIOS and its iPXE NIC ROMs for machines that really network-boot.
+test_packages=(sqlite3 procps tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables
+    qemu-system-x86 ipxe-qemu seabios)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

@@ -59,8 +59,12 @@ public struct BootScriptRenderer: Sendable {
             "params": subject.params.mapValues(Self.plain),
             "bootenv": ["name": subject.bootEnv.name, "description": subject.bootEnv.description],
             "server": ["bootURL": subject.bootURL],
-            // `interface` for installers (a MAC names the NIC), `bootif` in the BOOTIF= form (01-aa-bb-…).
-            "boot": ["interface": subject.mac.description, "bootif": "01-" + subject.mac.hyphenated],
+            // `interface` for installers (a MAC names the NIC), `bootif` in the BOOTIF= form (01-aa-bb-…),
+            // `scriptURL` this machine's iPXE script (hyphens: iPXE percent-encodes colons in paths).
+            "boot": [
+                "interface": subject.mac.description, "bootif": "01-" + subject.mac.hyphenated,
+                "scriptURL": "\(subject.bootURL)/boot/\(subject.mac.hyphenated).ipxe",
+            ],
         ]
         if let env = subject.bootEnv.architectures[architecture] {
             let kernelArgs = try env.kernelArgs.map { (text) throws(RenderError) in

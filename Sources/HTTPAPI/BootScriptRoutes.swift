@@ -16,7 +16,9 @@ struct BootScriptRoutes: Sendable {
 
     func register(in router: Router<BasicRequestContext>) {
         router.get("/boot/:script") { request, context in
-            let script = try context.parameters.require("script")
+            // Clients may percent-encode the MAC's colons (iPXE does); the URLs Anvil hands out use hyphens.
+            let raw = try context.parameters.require("script")
+            let script = raw.removingPercentEncoding ?? raw
             guard script.hasSuffix(".ipxe"), let mac = MACAddress(script.dropLast(5)) else {
                 throw APIError(.notFound, code: "not_found", message: "boot scripts are /boot/<mac>.ipxe, not \(script)")
             }

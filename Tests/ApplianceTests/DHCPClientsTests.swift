@@ -93,7 +93,7 @@ struct DHCPClientsTests {
                 (["--arch", "7", "--vendor-class", "PXEClient:Arch:00007:UNDI:003016"], ["file: \"ipxe.efi\"", "vendor-class(60): \"PXEClient\""], []),
                 (["--arch", "16", "--vendor-class", "HTTPClient:Arch:00016:UNDI:003001"], ["bootfile(67): \"http://10.77.0.1:8080/files/ipxe.efi\"", "vendor-class(60): \"HTTPClient\""], []),
                 (["--mac", "02:00:00:00:0b:01", "--arch", "0", "--user-class", "iPXE", "--vendor-class", "PXEClient:Arch:00000:UNDI:002001"],
-                    ["http://10.77.0.1:8080/boot/02:00:00:00:0b:01.ipxe"], ["undionly.kpxe"]),
+                    ["http://10.77.0.1:8080/boot/02-00-00-00-0b-01.ipxe"], ["undionly.kpxe"]),
                 ([], [], ["bootfile(67)", "file: \"u", "file: \"i"]),
             ]
             for testCase in cases {

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A QEMU virtual machine that network-boots on a tap device inside a test namespace, its serial
+/// console written to a file. KVM is used when it works, software emulation (TCG) otherwise.
+public final class QEMUMachine: @unchecked Sendable {
+    public enum Firmware: String, Sendable {
+        /// SeaBIOS with QEMU's iPXE option ROM on the NIC (the first DHCP already says "iPXE").
+        case bios
+    }
+
+    public let mac: String
+    public let serialLog: String
+    /// QEMU's own messages.
+    public let qemuLog: String
+    private let process: ChildProcess
+
+    private init(mac: String, serialLog: String, qemuLog: String, process: ChildProcess) {
+        self.mac = mac
+        self.serialLog = serialLog
+        self.qemuLog = qemuLog
+        self.process = process
+    }
+
+    /// Starts the machine on `tap` (which must exist in `namespace`).
+    public static func start(
+        firmware: Firmware = .bios, mac: String, tap: String, in namespace: NetworkNamespace, directory: TemporaryDirectory,
+        memoryMiB: Int = 256
+    ) throws -> QEMUMachine {
+        let serial = directory.file("serial-\(mac.replacingOccurrences(of: ":", with: "")).log")
+        FileManager.default.createFile(atPath: serial, contents: nil)
+        let accelerator = kvmWorks ? "kvm:tcg" : "tcg"
+        let command = [
+            "/usr/bin/qemu-system-x86_64", "-machine", "pc,accel=\(accelerator),graphics=off", "-m", "\(memoryMiB)", "-smp", "1",
+            "-nodefaults", "-display", "none", "-no-reboot", "-serial", "file:\(serial)",
+            "-netdev", "tap,id=n0,ifname=\(tap),script=no,downscript=no",
+            "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1",
+        ]
+        let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
+        let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)
+        return QEMUMachine(mac: mac, serialLog: serial, qemuLog: log, process: process)
+    }
+
+    /// `/dev/kvm` can exist and still not run firmware: the nested "PVM" flavour (module `kvm_pvm`)
+    /// fails with "emulation failure". Only a plain, openable KVM counts.
+    static var kvmWorks: Bool {
+        guard !FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm") else { return false }
+        let descriptor = open("/dev/kvm", O_RDWR)
+        guard descriptor >= 0 else { return false }
+        close(descriptor)
+        return true
+    }
+
+    public var console: String { (try? String(contentsOfFile: serialLog, encoding: .utf8)) ?? "" }
+
+    /// Waits until the serial console shows `text` (a liveness bound, generous under emulation).
+    public func waitForConsole(_ text: String, timeout: Duration = .seconds(240)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if console.contains(text) { return }
+            if let status = process.status { throw AnvilServerError("QEMU exited with \(status) before '\(text)': \(report)") }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw AnvilServerError("'\(text)' not on the console within \(timeout): \(report)")
+    }
+
+    private var report: String {
+        "qemu:\n\((try? String(contentsOfFile: qemuLog, encoding: .utf8)) ?? "")\nconsole:\n\(console.suffix(3000))"
+    }
+
+    /// Stops QEMU (SIGKILL: the machine has no state worth keeping) and reaps it.
+    public func stop() { process.killAndWait() }
+}

@@ -1,0 +1,38 @@
+import ApplianceTesting
+import Foundation
+import Testing
+
+/// Real firmware against the real appliance: a QEMU machine on a tap in the test's own namespaces
+/// boots from Anvil's DHCP and HTTP (software emulation when KVM is unusable: tens of seconds).
+@Suite("Firmware boots from Anvil", .serialized, .timeLimit(.minutes(10)))
+struct FirmwareBootTests {
+    @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
+    func biosIPXE() async throws {
+        let lab = try await DHCPLab.start(prepare: { lab in
+            // The rack: a bridge joining the server's link and the machine's tap.
+            try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
+            try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
+            try await lab.clients.run(["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
+            try await lab.clients.run(["ip", "link", "set", "tap0", "master", "br0"])
+            for link in ["br0", "tap0"] { try await lab.clients.run(["ip", "link", "set", link, "up"]) }
+        })
+        defer { Task { await lab.stop() } }
+        try await lab.createSubnet()
+        let mac = "52:54:00:b1:05:01"
+        let machine = try QEMUMachine.start(mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
+        defer { machine.stop() }
+
+        try await machine.waitForConsole("Anvil: booting the discovery image")
+        let scriptURL = "http://10.77.0.1:8080/boot/\(mac.replacingOccurrences(of: ":", with: "-")).ipxe"
+        #expect(machine.console.contains(scriptURL), "\(machine.console.suffix(2000))")
+
+        // Anvil recorded what it told the machine and why.
+        let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let decisions = try await lab.server.run([
+            "curl", "--silent", "--insecure", "--max-time", "30", "--header", "Authorization: Bearer \(token)",
+            "\(lab.anvil.adminURL)/api/v1/boot-decisions?mac=\(mac)",
+        ]).stdout
+        #expect(decisions.contains("ipxe-script \(scriptURL)"), "\(decisions)")
+        #expect(decisions.contains("client runs iPXE"), "\(decisions)")
+    }
+}
