@@ -43,6 +43,17 @@ struct DHCPClientsTests {
         throw AnvilServerError("lease \(address) never matched; last seen: \(String(describing: last))")
     }
 
+    /// dnsmasq in the foreground with DNS off and only `arguments` for DHCP; its log is `dnsmasq-<name>.log`.
+    static func dnsmasq(in namespace: NetworkNamespace, lab: DHCPLab, name: String, _ arguments: [String]) throws -> ChildProcess {
+        let log = lab.directory.file("dnsmasq-\(name).log")
+        return try ChildProcess.spawn(
+            namespace.wrap(
+                [
+                    "/usr/sbin/dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
+                    "--pid-file=\(lab.directory.file("dnsmasq-\(name).pid"))", "--log-dhcp",
+                ] + arguments), stdout: log, stderr: log)
+    }
+
     @Test("a real client obtains a lease, renews it and releases it", arguments: DHCPClient.allCases)
     func obtainRenewRelease(client: DHCPClient) async throws {
         try await withLab { lab in
@@ -174,12 +185,7 @@ struct DHCPClientsTests {
             try await relay.run(["ip", "link", "set", "r1", "up"])
             try await remote.run(["ip", "link", "set", "rc0", "up"])
         }) { lab in
-            let log = lab.directory.file("dnsmasq-relay.log")
-            let dnsmasq = try ChildProcess.spawn(
-                relay.wrap([
-                    "/usr/sbin/dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
-                    "--pid-file=\(lab.directory.file("dnsmasq-relay.pid"))", "--dhcp-relay=10.88.0.1,10.77.1.1", "--interface=r1", "--log-dhcp",
-                ]), stdout: log, stderr: log)
+            let dnsmasq = try Self.dnsmasq(in: relay, lab: lab, name: "relay", ["--dhcp-relay=10.88.0.1,10.77.1.1", "--interface=r1"])
             defer { dnsmasq.killAndWait() }
             try await lab.cli(["subnets", "create", "--set", "name=remote", "--set", "network=10.88.0.0/24", "--set", "rangeStart=10.88.0.100", "--set", "rangeEnd=10.88.0.199"])
             let refusedBefore = try await lab.counter("anvil_dhcp_dropped_total{reason=\"relay_not_allowed\"}")
@@ -213,15 +219,14 @@ struct DHCPClientsTests {
             try await addressServer.run(["ip", "addr", "add", "10.77.0.2/24", "dev", "d0"])
             try await addressServer.run(["ip", "link", "set", "d0", "up"])
         }) { lab in
-            let log = lab.directory.file("dnsmasq.log")
-            let dnsmasq = try ChildProcess.spawn(
-                addressServer.wrap([
-                    "/usr/sbin/dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
-                    "--pid-file=\(lab.directory.file("dnsmasq.pid"))", "--dhcp-leasefile=\(lab.directory.file("dnsmasq.leases"))",
-                    "--interface=d0", "--dhcp-range=10.77.0.150,10.77.0.160,10m", "--log-dhcp",
+            let log = lab.directory.file("dnsmasq-address.log")
+            let dnsmasq = try Self.dnsmasq(
+                in: addressServer, lab: lab, name: "address",
+                [
+                    "--dhcp-leasefile=\(lab.directory.file("dnsmasq.leases"))", "--interface=d0", "--dhcp-range=10.77.0.150,10.77.0.160,10m",
                     // No ICMP check of an address before offering it: that delays dnsmasq's first offers by seconds.
                     "--no-ping",
-                ]), stdout: log, stderr: log)
+                ])
             defer { dnsmasq.killAndWait() }
             try await lab.cli(["subnets", "create", "--set", "name=lab", "--set", "mode=proxy", "--set", "network=10.77.0.0/24"])
             let pxe = ["--arch", "0", "--vendor-class", "PXEClient:Arch:00000:UNDI:002001"]
