@@ -88,7 +88,10 @@ public struct Appliance: Sendable {
             router: BootPlane.makeRouter(
                 BootPlaneEnvironment(
                     store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
-                    bootFileRoots: [configuration.bootFilesDirectory, configuration.bootFiles.loaderDirectory],
+                    bootFileRoots: [
+                        BootFileRoot(path: configuration.bootFilesDirectory),
+                        BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
+                    ],
                     unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil, metricsText: metricsText,
                     logger: logger)),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
@@ -123,7 +126,7 @@ public struct Appliance: Sendable {
         guard let listen = configuration.tftp.listen else { return nil }
         let source = LayeredBootFileSource([
             DirectoryBootFileSource(root: configuration.bootFilesDirectory),
-            DirectoryBootFileSource(root: configuration.bootFiles.loaderDirectory),
+            DirectoryBootFileSource(root: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
         ])
         var tftpLogger = logger
         tftpLogger[metadataKey: "service"] = "tftp"

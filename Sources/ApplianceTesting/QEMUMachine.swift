@@ -6,6 +6,9 @@ public final class QEMUMachine: @unchecked Sendable {
     public enum Firmware: String, Sendable {
         /// SeaBIOS with QEMU's iPXE option ROM on the NIC (the first DHCP already says "iPXE").
         case bios
+        /// OVMF's own PXE (arch 7): the NIC's option ROM is left out, or its iPXE driver would take
+        /// over and "UEFI" would silently be iPXE again.
+        case uefiPXE
     }
 
     public let mac: String
@@ -29,12 +32,26 @@ public final class QEMUMachine: @unchecked Sendable {
         let serial = directory.file("serial-\(mac.replacingOccurrences(of: ":", with: "")).log")
         FileManager.default.createFile(atPath: serial, contents: nil)
         let accelerator = kvmWorks ? "kvm:tcg" : "tcg"
-        let command = [
-            "/usr/bin/qemu-system-x86_64", "-machine", "pc,accel=\(accelerator),graphics=off", "-m", "\(memoryMiB)", "-smp", "1",
+        var command = [
+            "/usr/bin/qemu-system-x86_64", "-m", "\(memoryMiB)", "-smp", "1",
             "-nodefaults", "-display", "none", "-no-reboot", "-serial", "file:\(serial)",
             "-netdev", "tap,id=n0,ifname=\(tap),script=no,downscript=no",
-            "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1",
         ]
+        switch firmware {
+        case .bios:
+            command += ["-machine", "pc,accel=\(accelerator),graphics=off", "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1"]
+        case .uefiPXE:
+            // OVMF writes its variables: each machine gets its own copy of the template.
+            let variables = directory.file("ovmf-vars-\(mac.replacingOccurrences(of: ":", with: "")).fd")
+            try? FileManager.default.removeItem(atPath: variables)
+            try FileManager.default.copyItem(atPath: "/usr/share/OVMF/OVMF_VARS_4M.fd", toPath: variables)
+            command += [
+                "-machine", "q35,accel=\(accelerator)",
+                "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                "-drive", "if=pflash,format=raw,file=\(variables)",
+                "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1,romfile=",
+            ]
+        }
         let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
         let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)
         return QEMUMachine(mac: mac, serialLog: serial, qemuLog: log, process: process)

@@ -228,6 +228,9 @@ public struct DHCPResponder: Sendable {
             message.options.set(.tftpServerName, string: nextServer.description)
             message.options.set(.bootfileName, string: file)
             message.options.set(.vendorClassIdentifier, string: "PXEClient")
+            // PXE discovery control 8: boot the file named here. Without option 43, UEFI PXE (EDK2)
+            // takes the offer for a BINL one and ignores it ("PXE-E16: No valid offer received").
+            message.options[.vendorSpecific] = [6, 1, 8, 255]
         case .http(let url):
             message.bootFile = url.utf8.count < 128 ? url : ""
             message.options.set(.bootfileName, string: url)

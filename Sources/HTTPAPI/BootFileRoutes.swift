@@ -13,7 +13,7 @@ import ProvisioningModel
 /// the roots: the same path rules as TFTP (``BootFilePath``), and no symlink that leads outside.
 struct BootFileGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     static var prefix: String { "/files/" }
-    let roots: [String]
+    let roots: [BootFileRoot]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix(Self.prefix) else { return try await next(request, context) }
@@ -25,10 +25,12 @@ struct BootFileGuardMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Self.error(for: error, requested: requested)
         }
         for root in roots {
-            let candidate = root + "/" + path.description
+            let candidate = root.path + "/" + path.description
             var status = stat()
             guard stat(candidate, &status) == 0 else { continue }
-            guard let real = Self.realPath(candidate), let realRoot = Self.realPath(root), real.hasPrefix(realRoot + "/") else {
+            guard let real = Self.realPath(candidate), let realRoot = Self.realPath(root.path),
+                root.symlinksMayLeaveRoot || real.hasPrefix(realRoot + "/")
+            else {
                 throw APIError(.forbidden, code: "access_violation", message: "\(path) leads outside the boot-file directory")
             }
             guard status.st_mode & S_IFMT == S_IFREG else { throw APIError(.notFound, code: "not_found", message: "no boot file \(path)") }

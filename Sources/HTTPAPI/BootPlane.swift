@@ -8,14 +8,14 @@ public struct BootPlaneEnvironment: Sendable {
     public var store: any InventoryStore
     public var renderer: BootScriptRenderer
     /// Directories served under `/files/`, searched in order.
-    public var bootFileRoots: [String]
+    public var bootFileRoots: [BootFileRoot]
     /// The boot environment unknown MACs get; `nil` when unknown machines are ignored.
     public var unknownBootEnv: String?
     public var metricsText: @Sendable () -> String
     public var logger: Logger
 
     public init(
-        store: any InventoryStore, renderer: BootScriptRenderer, bootFileRoots: [String], unknownBootEnv: String?,
+        store: any InventoryStore, renderer: BootScriptRenderer, bootFileRoots: [BootFileRoot], unknownBootEnv: String?,
         metricsText: @escaping @Sendable () -> String, logger: Logger
     ) {
         self.store = store
@@ -37,7 +37,7 @@ public enum BootPlane {
         if !environment.bootFileRoots.isEmpty {
             router.add(middleware: BootFileGuardMiddleware(roots: environment.bootFileRoots))
             for root in environment.bootFileRoots {
-                router.add(middleware: FileMiddleware(root, urlBasePath: "/files", searchForIndexHtml: false))
+                router.add(middleware: FileMiddleware(root.path, urlBasePath: "/files", searchForIndexHtml: false))
             }
         }
         BootScriptRoutes(

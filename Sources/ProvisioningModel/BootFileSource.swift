@@ -5,6 +5,18 @@ public protocol BootFileSource: Sendable {
     func open(_ request: BootFileRequest) async throws(BootFileOpenError) -> BootFile
 }
 
+/// A directory boot files are served from. Symlinks leading out of it are refused unless the
+/// directory belongs to the OS (Debian's `/usr/lib/ipxe/ipxe.efi` is a link to `/boot/ipxe.efi`).
+public struct BootFileRoot: Sendable, Hashable {
+    public var path: String
+    public var symlinksMayLeaveRoot: Bool
+
+    public init(path: String, symlinksMayLeaveRoot: Bool = false) {
+        self.path = path
+        self.symlinksMayLeaveRoot = symlinksMayLeaveRoot
+    }
+}
+
 /// A request for a boot file, with what is known about the asking machine.
 public struct BootFileRequest: Sendable, Hashable {
     public var path: BootFilePath

@@ -9,11 +9,14 @@ import Synchronization
 
 /// Boot files from a directory (loaders such as `undionly.kpxe`, `ipxe.efi`). A path is resolved
 /// with every symlink followed and must still lie inside the root; anything else is an access
-/// violation. Small files are kept in a shared LRU cache (keyed by device, inode, size and
+/// violation, unless the root is a system directory whose symlinks are trusted (Debian's
+/// `/usr/lib/ipxe/ipxe.efi` points to `/boot/ipxe.efi`). Small files are kept in a shared LRU cache (keyed by device, inode, size and
 /// modification time, so a replaced file is never served stale); larger ones are read on demand.
 /// All file-system calls run on a thread pool, never on the caller's thread.
 public struct DirectoryBootFileSource: BootFileSource {
     public let root: String
+    /// Whether a symlink may lead outside the root: only for directories the OS package manager owns.
+    public let symlinksMayLeaveRoot: Bool
     private let cache: HotBootFileCache
     private let hotFileSizeLimit: Int
     private let threadPool: NIOThreadPool
@@ -22,10 +25,11 @@ public struct DirectoryBootFileSource: BootFileSource {
     ///   - hotFileSizeLimit: files up to this size are served from memory.
     ///   - hotCacheCapacity: total bytes the cache holds; least recently used files leave first.
     public init(
-        root: String, hotFileSizeLimit: Int = 8 << 20, hotCacheCapacity: Int = 64 << 20,
+        root: String, symlinksMayLeaveRoot: Bool = false, hotFileSizeLimit: Int = 8 << 20, hotCacheCapacity: Int = 64 << 20,
         threadPool: NIOThreadPool = .singleton
     ) {
         self.root = root
+        self.symlinksMayLeaveRoot = symlinksMayLeaveRoot
         self.hotFileSizeLimit = min(hotFileSizeLimit, hotCacheCapacity)
         self.cache = HotBootFileCache(capacity: hotCacheCapacity)
         self.threadPool = threadPool
@@ -36,7 +40,7 @@ public struct DirectoryBootFileSource: BootFileSource {
         let opened: OpenedFile
         do {
             let root = self.root
-            opened = try await threadPool.runIfActive { try OpenedFile.open(path, under: root) }
+            opened = try await threadPool.runIfActive { try OpenedFile.open(path, under: root, symlinksMayLeaveRoot: symlinksMayLeaveRoot) }
         } catch let error as BootFileOpenError {
             throw error
         } catch {
@@ -89,7 +93,7 @@ final class OpenedFile: Sendable {
     }
 
     /// Blocking: call on a thread pool.
-    static func open(_ path: BootFilePath, under root: String) throws(BootFileOpenError) -> OpenedFile {
+    static func open(_ path: BootFilePath, under root: String, symlinksMayLeaveRoot: Bool = false) throws(BootFileOpenError) -> OpenedFile {
         let text = path.description
         guard let resolvedRoot = realPath(root) else {
             throw .unreadable(path: text, cause: "boot-file root \(root) is not accessible (errno \(errno))")
@@ -104,7 +108,9 @@ final class OpenedFile: Sendable {
             }
         }
         let prefix = resolvedRoot.hasSuffix("/") ? resolvedRoot : resolvedRoot + "/"
-        guard resolved.hasPrefix(prefix) else { throw .accessViolation(path: text, reason: "leads outside the boot-file root") }
+        guard symlinksMayLeaveRoot || resolved.hasPrefix(prefix) else {
+            throw .accessViolation(path: text, reason: "leads outside the boot-file root")
+        }
         // O_NOFOLLOW: the resolved path has no symlinks; one swapped in since then is refused.
         // O_NONBLOCK: a FIFO must not block the opening thread (it is refused below anyway).
         let descriptor = Glibc.open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)

@@ -76,6 +76,10 @@ struct BootFilesHTTPTests {
         let loader = try await Self.fetch("\(server.bootURL)/files/undionly.kpxe", in: directory)
         #expect(loader.status == 200)
         #expect(loader.body == FileManager.default.contents(atPath: "/usr/lib/ipxe/undionly.kpxe"))
+        // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi: the packaged directory's links are trusted.
+        let efiLoader = try await Self.fetch("\(server.bootURL)/files/ipxe.efi", in: directory)
+        #expect(efiLoader.status == 200)
+        #expect(efiLoader.body == FileManager.default.contents(atPath: "/usr/lib/ipxe/ipxe.efi"))
 
         for attempt in ["escape", "../outside.txt", "%2e%2e/outside.txt", "debian-12/%2e%2e/%2e%2e/outside.txt", "%2fetc/passwd", "debian-12"] {
             let refused = try await Self.fetch("\(server.bootURL)/files/\(attempt)", in: directory)

@@ -6,9 +6,10 @@ import Testing
 /// boots from Anvil's DHCP and HTTP (software emulation when KVM is unusable: tens of seconds).
 @Suite("Firmware boots from Anvil", .serialized, .timeLimit(.minutes(10)))
 struct FirmwareBootTests {
-    @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
-    func biosIPXE() async throws {
-        let lab = try await DHCPLab.start(prepare: { lab in
+    /// A lab whose clients namespace is a rack: a bridge joining the server's link and a tap for QEMU.
+    /// TFTP listens on the provisioning link for firmware that fetches its loader that way.
+    static func rack() async throws -> DHCPLab {
+        try await DHCPLab.start(extraArguments: ["--tftp-listen", "0.0.0.0:69"], prepare: { lab in
             // The rack: a bridge joining the server's link and the machine's tap.
             try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
             try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
@@ -16,6 +17,11 @@ struct FirmwareBootTests {
             try await lab.clients.run(["ip", "link", "set", "tap0", "master", "br0"])
             for link in ["br0", "tap0"] { try await lab.clients.run(["ip", "link", "set", link, "up"]) }
         })
+    }
+
+    @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
+    func biosIPXE() async throws {
+        let lab = try await Self.rack()
         defer { Task { await lab.stop() } }
         try await lab.createSubnet()
         let mac = "52:54:00:b1:05:01"
@@ -34,5 +40,25 @@ struct FirmwareBootTests {
         ]).stdout
         #expect(decisions.contains("ipxe-script \(scriptURL)"), "\(decisions)")
         #expect(decisions.contains("client runs iPXE"), "\(decisions)")
+    }
+
+    @Test("OVMF UEFI PXE: DHCP sends ipxe.efi over TFTP, iPXE then gets its script over HTTP")
+    func uefiPXE() async throws {
+        let lab = try await Self.rack()
+        defer { Task { await lab.stop() } }
+        try await lab.createSubnet()
+        let mac = "52:54:00:b1:05:02"
+        let machine = try QEMUMachine.start(firmware: .uefiPXE, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
+        defer { machine.stop() }
+
+        try await machine.waitForConsole("Anvil: booting the discovery image")
+        #expect(try await lab.counter("anvil_tftp_transfers_completed_total") >= 1, "the loader did not come over TFTP")
+        let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let decisions = try await lab.server.run([
+            "curl", "--silent", "--insecure", "--max-time", "30", "--header", "Authorization: Bearer \(token)",
+            "\(lab.anvil.adminURL)/api/v1/boot-decisions?mac=\(mac)",
+        ]).stdout
+        #expect(decisions.contains("tftp ipxe.efi") && decisions.contains("PXE efi-x64"), "\(decisions)")
+        #expect(decisions.contains("ipxe-script http://10.77.0.1:8080/boot/52-54-00-b1-05-02.ipxe"), "\(decisions)")
     }
 }
