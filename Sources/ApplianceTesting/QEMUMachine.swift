@@ -9,6 +9,9 @@ public final class QEMUMachine: @unchecked Sendable {
         /// OVMF's own PXE (arch 7): the NIC's option ROM is left out, or its iPXE driver would take
         /// over and "UEFI" would silently be iPXE again.
         case uefiPXE
+        /// OVMF's UEFI HTTP Boot (arch 16, vendor class HTTPClient), with PXE turned off so the
+        /// firmware does not spend a minute on PXE attempts first.
+        case uefiHTTP
     }
 
     public let mac: String
@@ -40,7 +43,7 @@ public final class QEMUMachine: @unchecked Sendable {
         switch firmware {
         case .bios:
             command += ["-machine", "pc,accel=\(accelerator),graphics=off", "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1"]
-        case .uefiPXE:
+        case .uefiPXE, .uefiHTTP:
             // OVMF writes its variables: each machine gets its own copy of the template.
             let variables = directory.file("ovmf-vars-\(mac.replacingOccurrences(of: ":", with: "")).fd")
             try? FileManager.default.removeItem(atPath: variables)
@@ -51,6 +54,12 @@ public final class QEMUMachine: @unchecked Sendable {
                 "-drive", "if=pflash,format=raw,file=\(variables)",
                 "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1,romfile=",
             ]
+            if firmware == .uefiHTTP {
+                command += [
+                    "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+                    "-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no",
+                ]
+            }
         }
         let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
         let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)

@@ -19,6 +19,15 @@ struct FirmwareBootTests {
         })
     }
 
+    /// The admin API's record of what the DHCP server told `mac`, as JSON text.
+    static func bootDecisions(_ lab: DHCPLab, mac: String) async throws -> String {
+        let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try await lab.server.run([
+            "curl", "--silent", "--insecure", "--max-time", "30", "--header", "Authorization: Bearer \(token)",
+            "\(lab.anvil.adminURL)/api/v1/boot-decisions?mac=\(mac)",
+        ]).stdout
+    }
+
     @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
     func biosIPXE() async throws {
         let lab = try await Self.rack()
@@ -33,11 +42,7 @@ struct FirmwareBootTests {
         #expect(machine.console.contains(scriptURL), "\(machine.console.suffix(2000))")
 
         // Anvil recorded what it told the machine and why.
-        let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let decisions = try await lab.server.run([
-            "curl", "--silent", "--insecure", "--max-time", "30", "--header", "Authorization: Bearer \(token)",
-            "\(lab.anvil.adminURL)/api/v1/boot-decisions?mac=\(mac)",
-        ]).stdout
+        let decisions = try await Self.bootDecisions(lab, mac: mac)
         #expect(decisions.contains("ipxe-script \(scriptURL)"), "\(decisions)")
         #expect(decisions.contains("client runs iPXE"), "\(decisions)")
     }
@@ -53,12 +58,25 @@ struct FirmwareBootTests {
 
         try await machine.waitForConsole("Anvil: booting the discovery image")
         #expect(try await lab.counter("anvil_tftp_transfers_completed_total") >= 1, "the loader did not come over TFTP")
-        let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let decisions = try await lab.server.run([
-            "curl", "--silent", "--insecure", "--max-time", "30", "--header", "Authorization: Bearer \(token)",
-            "\(lab.anvil.adminURL)/api/v1/boot-decisions?mac=\(mac)",
-        ]).stdout
+        // Anvil recorded what it told the machine and why.
+        let decisions = try await Self.bootDecisions(lab, mac: mac)
         #expect(decisions.contains("tftp ipxe.efi") && decisions.contains("PXE efi-x64"), "\(decisions)")
         #expect(decisions.contains("ipxe-script http://10.77.0.1:8080/boot/52-54-00-b1-05-02.ipxe"), "\(decisions)")
+    }
+
+    @Test("OVMF UEFI HTTP Boot: DHCP sends an http:// loader URL, no TFTP at all, then iPXE gets its script")
+    func uefiHTTPBoot() async throws {
+        let lab = try await Self.rack()
+        defer { Task { await lab.stop() } }
+        try await lab.createSubnet()
+        let mac = "52:54:00:b1:05:03"
+        let machine = try QEMUMachine.start(firmware: .uefiHTTP, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
+        defer { machine.stop() }
+
+        try await machine.waitForConsole("Anvil: booting the discovery image")
+        #expect(try await lab.counter("anvil_tftp_transfers_started_total") == 0, "HTTP Boot used TFTP")
+        // Anvil recorded what it told the machine and why.
+        let decisions = try await Self.bootDecisions(lab, mac: mac)
+        #expect(decisions.contains("http http://10.77.0.1:8080/files/ipxe.efi"), "\(decisions)")
     }
 }

@@ -225,6 +225,11 @@ struct TFTPProtocolTests {
         let metrics = TestMetrics()
         try await withServer(metrics: metrics) { server, peer in
             for _ in 0..<3 { _ = try await peer.fetch(TFTPRequest(filename: "1m.bin", mode: .octet, options: [TFTPOption("blksize", "1468")]), from: server.port) }
+            // A transfer completes when the server has the final ACK, which the client sent just now:
+            // stopping the server before it arrives would end that transfer as failed.
+            for _ in 0..<250 where (try? metrics.expectCounter("anvil_tftp_transfers_completed_total").totalValue) != 3 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         #expect(try metrics.expectCounter("anvil_tftp_transfers_started_total").totalValue == 3)
         #expect(try metrics.expectCounter("anvil_tftp_transfers_completed_total").totalValue == 3)
