@@ -137,7 +137,8 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
             await run.stop()
             try run.spawn(["-d", "-1", "-v", "-sf", run.hook, "-lf", run.directory.file("dhclient.leases"), "-pf", run.directory.file("dhclient.pid"), run.interface])
         case .dhcpcd:
-            try await run.runToEnd(["-4", "-n", run.interface])
+            // Own configuration and hook here too: were the daemon gone, this would start a new one.
+            try await run.runToEnd(["-4", "-n", "-f", run.directory.file("dhcpcd.conf"), "-c", run.hook, run.interface])
         }
         return try await run.waitForEvent(["renew", "RENEW", "REBOOT", "REBIND", "BOUND", "bound"], after: before)
     }
@@ -153,7 +154,7 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
             await run.stop()
             try await run.runToEnd(["-r", "-v", "-sf", run.hook, "-lf", run.directory.file("dhclient.leases"), "-pf", run.directory.file("dhclient.pid"), run.interface])
         case .dhcpcd:
-            try await run.runToEnd(["-4", "-k", run.interface])
+            try await run.runToEnd(["-4", "-k", "-f", run.directory.file("dhcpcd.conf"), "-c", run.hook, run.interface])
             if let process = run.process, await process.wait(timeout: .seconds(20)) == nil { await run.stop() }
         }
     }

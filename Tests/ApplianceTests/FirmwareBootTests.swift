@@ -28,55 +28,43 @@ struct FirmwareBootTests {
         ]).stdout
     }
 
-    @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
-    func biosIPXE() async throws {
-        let lab = try await Self.rack()
+    /// Boots one machine in a fresh rack until the discovery script runs on its console, then hands
+    /// `check` the lab, the machine and what Anvil recorded telling it (boot decisions, JSON).
+    static func bootToDiscoveryScript(
+        _ firmware: QEMUMachine.Firmware, mac: String, _ check: (DHCPLab, QEMUMachine, String) async throws -> Void
+    ) async throws {
+        let lab = try await rack()
         defer { Task { await lab.stop() } }
         try await lab.createSubnet()
-        let mac = "52:54:00:b1:05:01"
-        let machine = try QEMUMachine.start(mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
+        let machine = try QEMUMachine.start(firmware: firmware, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
         defer { machine.stop() }
-
         try await machine.waitForConsole("Anvil: booting the discovery image")
-        let scriptURL = "http://10.77.0.1:8080/boot/\(mac.replacingOccurrences(of: ":", with: "-")).ipxe"
-        #expect(machine.console.contains(scriptURL), "\(machine.console.suffix(2000))")
+        try await check(lab, machine, try await bootDecisions(lab, mac: mac))
+    }
 
-        // Anvil recorded what it told the machine and why.
-        let decisions = try await Self.bootDecisions(lab, mac: mac)
-        #expect(decisions.contains("ipxe-script \(scriptURL)"), "\(decisions)")
-        #expect(decisions.contains("client runs iPXE"), "\(decisions)")
+    @Test("SeaBIOS with QEMU's iPXE ROM: DHCP answers iPXE with its script URL, and the unknown machine gets the discovery script")
+    func biosIPXE() async throws {
+        try await Self.bootToDiscoveryScript(.bios, mac: "52:54:00:b1:05:01") { _, machine, decisions in
+            let scriptURL = "http://10.77.0.1:8080/boot/52-54-00-b1-05-01.ipxe"
+            #expect(machine.console.contains(scriptURL), "\(machine.console.suffix(2000))")
+            #expect(decisions.contains("ipxe-script \(scriptURL)") && decisions.contains("client runs iPXE"), "\(decisions)")
+        }
     }
 
     @Test("OVMF UEFI PXE: DHCP sends ipxe.efi over TFTP, iPXE then gets its script over HTTP")
     func uefiPXE() async throws {
-        let lab = try await Self.rack()
-        defer { Task { await lab.stop() } }
-        try await lab.createSubnet()
-        let mac = "52:54:00:b1:05:02"
-        let machine = try QEMUMachine.start(firmware: .uefiPXE, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
-        defer { machine.stop() }
-
-        try await machine.waitForConsole("Anvil: booting the discovery image")
-        #expect(try await lab.counter("anvil_tftp_transfers_completed_total") >= 1, "the loader did not come over TFTP")
-        // Anvil recorded what it told the machine and why.
-        let decisions = try await Self.bootDecisions(lab, mac: mac)
-        #expect(decisions.contains("tftp ipxe.efi") && decisions.contains("PXE efi-x64"), "\(decisions)")
-        #expect(decisions.contains("ipxe-script http://10.77.0.1:8080/boot/52-54-00-b1-05-02.ipxe"), "\(decisions)")
+        try await Self.bootToDiscoveryScript(.uefiPXE, mac: "52:54:00:b1:05:02") { lab, _, decisions in
+            #expect(try await lab.counter("anvil_tftp_transfers_completed_total") >= 1, "the loader did not come over TFTP")
+            #expect(decisions.contains("tftp ipxe.efi") && decisions.contains("PXE efi-x64"), "\(decisions)")
+            #expect(decisions.contains("ipxe-script http://10.77.0.1:8080/boot/52-54-00-b1-05-02.ipxe"), "\(decisions)")
+        }
     }
 
     @Test("OVMF UEFI HTTP Boot: DHCP sends an http:// loader URL, no TFTP at all, then iPXE gets its script")
     func uefiHTTPBoot() async throws {
-        let lab = try await Self.rack()
-        defer { Task { await lab.stop() } }
-        try await lab.createSubnet()
-        let mac = "52:54:00:b1:05:03"
-        let machine = try QEMUMachine.start(firmware: .uefiHTTP, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
-        defer { machine.stop() }
-
-        try await machine.waitForConsole("Anvil: booting the discovery image")
-        #expect(try await lab.counter("anvil_tftp_transfers_started_total") == 0, "HTTP Boot used TFTP")
-        // Anvil recorded what it told the machine and why.
-        let decisions = try await Self.bootDecisions(lab, mac: mac)
-        #expect(decisions.contains("http http://10.77.0.1:8080/files/ipxe.efi"), "\(decisions)")
+        try await Self.bootToDiscoveryScript(.uefiHTTP, mac: "52:54:00:b1:05:03") { lab, _, decisions in
+            #expect(try await lab.counter("anvil_tftp_transfers_started_total") == 0, "HTTP Boot used TFTP")
+            #expect(decisions.contains("http http://10.77.0.1:8080/files/ipxe.efi"), "\(decisions)")
+        }
     }
 }

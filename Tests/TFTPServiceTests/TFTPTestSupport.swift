@@ -155,6 +155,7 @@ final class UDPPeer: Sendable {
         var bytes: [UInt8] = []
         var transferPort = 0
         var blockSize = 512
+        var expected: UInt16 = 1
         for _ in 0..<blockLimit {
             guard let datagram = try await receive() else { throw AnvilServerError("no answer after \(bytes.count) bytes") }
             transferPort = datagram.port
@@ -163,8 +164,11 @@ final class UDPPeer: Sendable {
                 blockSize = options.first { $0.name == "blksize" }.flatMap { Int($0.value) } ?? blockSize
                 try await send(.acknowledgement(block: 0), to: transferPort)
             case .data(let block, let payload):
-                bytes += payload.readableBytesView
+                // A block seen before is the server retransmitting (it timed out on a loaded machine): ACK it again, keep it once.
                 try await send(.acknowledgement(block: block), to: transferPort)
+                guard block == expected else { continue }
+                expected &+= 1
+                bytes += payload.readableBytesView
                 if payload.readableBytes < blockSize { return (bytes, transferPort) }
             case .error(let code, let message):
                 throw AnvilServerError("server sent error \(code.rawValue): \(message)")
