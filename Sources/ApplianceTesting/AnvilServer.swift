@@ -87,6 +87,14 @@ public final class AnvilServer: @unchecked Sendable {
         return status
     }
 
+    /// `stop()` for `defer`, which cannot await: SIGTERM, a bounded wait, then SIGKILL.
+    public func stopBlocking(timeout: Duration = .seconds(60)) {
+        guard let process else { return }
+        process.signal(SIGTERM)
+        if process.waitBlocking(timeout: timeout) == nil { process.killAndWait() }
+        self.process = nil
+    }
+
     /// kill -9: the crash the inventory must survive.
     public func kill9() {
         process?.killAndWait()

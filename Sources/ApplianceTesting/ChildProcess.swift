@@ -80,6 +80,25 @@ public final class ChildProcess: Sendable {
         return status
     }
 
+    /// `wait(timeout:)` for cleanup in `defer`, which cannot await: blocks the calling thread.
+    public func waitBlocking(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status { return status }
+            usleep(10_000)
+        }
+        return status
+    }
+
+    /// Runs `command` to completion, blocking (bounded), and returns its standard output.
+    public static func runBlocking(_ command: [String], timeout: Duration = .seconds(30)) -> String {
+        let output = NSTemporaryDirectory() + "anvil-run-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        guard let process = try? spawn(command, stdout: output, stderr: "/dev/null") else { return "" }
+        if process.waitBlocking(timeout: timeout) == nil { process.killAndWait() }
+        return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    }
+
     /// SIGKILL and reap: for cleanup paths.
     public func killAndWait() {
         guard isRunning else { return }

@@ -97,9 +97,14 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
             self.process = nil
         }
 
-        /// Removes what dhcpcd keeps in the host's /var/lib and /run despite the namespace.
-        public func cleanUp() async {
-            await stop()
+        /// Stops the client and removes what dhcpcd keeps in the host's /var/lib and /run despite the
+        /// namespace. Blocking, so it can run in `defer`.
+        public func cleanUp() {
+            if let process {
+                process.signal(SIGTERM)
+                if process.waitBlocking(timeout: .seconds(10)) == nil { process.killAndWait() }
+                self.process = nil
+            }
             guard client == .dhcpcd else { return }
             for directory in ["/var/lib/dhcpcd", "/run/dhcpcd"] {
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(interface) {

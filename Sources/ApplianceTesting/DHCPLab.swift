@@ -32,7 +32,7 @@ public final class DHCPLab: @unchecked Sendable {
         do {
             clients = try await NetworkNamespace.create()
         } catch {
-            await server.delete()
+            server.delete()
             throw error
         }
         let lab = DHCPLab(
@@ -45,7 +45,7 @@ public final class DHCPLab: @unchecked Sendable {
             try await prepare(lab)
             try await lab.startAnvil(extraArguments: extraArguments)
         } catch {
-            await lab.stop()
+            lab.stop()
             throw error
         }
         return lab
@@ -104,11 +104,12 @@ public final class DHCPLab: @unchecked Sendable {
         try await server.run(["curl", "--silent", "--max-time", "30", "http://127.0.0.1:8080/metrics"]).stdout
     }
 
-    /// Stops Anvil and removes both namespaces and the directory; safe to call twice.
-    public func stop() async {
-        await anvil.stop()
-        await clients.delete()
-        await server.delete()
+    /// Stops Anvil and removes both namespaces and the directory; safe to call twice. Blocking, so
+    /// it can run in `defer`.
+    public func stop() {
+        anvil.stopBlocking()
+        clients.delete()
+        server.delete()
         directory.remove()
     }
 }

@@ -13,7 +13,7 @@ public struct NetworkNamespace: Sendable {
         do {
             try await namespace.run(["ip", "link", "set", "lo", "up"])
         } catch {
-            await namespace.delete()
+            namespace.delete()
             throw error
         }
         return namespace
@@ -30,13 +30,14 @@ public struct NetworkNamespace: Sendable {
 
     /// Removes the namespace (safe to call twice). Whatever still runs inside it was started by the
     /// test (daemons such as dhcpcd fork helpers the test never sees): those get SIGKILL first.
-    public func delete() async {
-        if let pids = try? await host(["ip", "netns", "pids", name]).stdout {
-            for pid in pids.split(separator: "\n").compactMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }) where pid > 1 {
-                kill(pid, SIGKILL)
-            }
+    /// Blocking, so it can run in `defer`: a cleanup left to a detached task is lost when the test
+    /// process exits first, and the namespace would outlive the run.
+    public func delete() {
+        let pids = ChildProcess.runBlocking(["/usr/sbin/ip", "netns", "pids", name])
+        for pid in pids.split(separator: "\n").compactMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) }) where pid > 1 {
+            kill(pid, SIGKILL)
         }
-        _ = try? await host(["ip", "netns", "delete", name])
+        _ = ChildProcess.runBlocking(["/usr/sbin/ip", "netns", "delete", name])
     }
 
     @discardableResult

@@ -45,7 +45,7 @@ struct BootFilesHTTPTests {
 
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start(extraArguments: ["--boot-files-dir", root, "--tftp-listen", "off"])
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
         let url = "\(server.bootURL)/files/debian-12/linux"
 
         let whole = try await Self.fetch(url, in: directory)
@@ -111,7 +111,7 @@ struct BootFilesHTTPTests {
 
         let server = AnvilServer(dataDirectory: directory.file("data"), contentDirectory: content)
         try await server.start(extraArguments: ["--tftp-listen", "off"])
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
 
         let unknown = try await Self.fetch("\(server.bootURL)/boot/52:54:00:aa:00:01.ipxe", in: directory)
         let unknownScript = String(decoding: unknown.body, as: UTF8.self)

@@ -21,10 +21,10 @@ struct DHCPClientsTests {
             try await body(lab)
         } catch {
             Issue.record("server log:\n\(lab.anvil.log.suffix(4000))")
-            await lab.stop()
+            lab.stop()
             throw error
         }
-        await lab.stop()
+        lab.stop()
     }
 
     static func lease(_ leases: [[String: Any]], address: String) -> [String: Any]? {
@@ -59,7 +59,7 @@ struct DHCPClientsTests {
         try await withLab { lab in
             let mac = try await lab.mac(of: lab.clientInterface, in: lab.clients)
             let run = try await client.obtain(on: lab.clientInterface, in: lab.clients, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             let bound = try await run.waitForEvent(["bound", "BOUND"])
             let address = try #require(DHCPClient.Run.field("address", of: bound), "no address in \(bound)")
             #expect(address.hasPrefix("10.77.0.1") && address.count == "10.77.0.100".count, "\(address) is outside the range")
@@ -88,7 +88,7 @@ struct DHCPClientsTests {
                 #expect(!(offers.first ?? "").contains("yiaddr: 10.77.0.100\n"), "a reserved address was offered to \(other)")
             }
             let run = try await DHCPClient.udhcpc.obtain(on: lab.clientInterface, in: lab.clients, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             let bound = try await run.waitForEvent(["bound"])
             #expect(DHCPClient.Run.field("address", of: bound) == "10.77.0.100")
             let offers = try await lab.probe(from: lab.clientInterface, in: lab.clients, ["--mac", mac])
@@ -143,7 +143,7 @@ struct DHCPClientsTests {
     func leasesSurviveRestart() async throws {
         try await withLab { lab in
             let run = try await DHCPClient.udhcpc.obtain(on: lab.clientInterface, in: lab.clients, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             let address = try #require(DHCPClient.Run.field("address", of: try await run.waitForEvent(["bound"])))
             _ = try await Self.waitForLease(lab, address: address) { $0["state"] as? String == "bound" }
 
@@ -166,10 +166,8 @@ struct DHCPClientsTests {
         let remote = try await NetworkNamespace.create()
         let relay = try await NetworkNamespace.create()
         defer {
-            Task {
-                await remote.delete()
-                await relay.delete()
-            }
+            remote.delete()
+            relay.delete()
         }
         // Relayed requests arrive on srv1: Anvil must serve that interface too.
         try await withLab(arguments: ["--dhcp-interface", "srv1"], prepare: { lab in
@@ -195,7 +193,7 @@ struct DHCPClientsTests {
 
             try await lab.cli(["subnets", "update", "remote", "--set", "relayAddresses=[\"10.88.0.1\"]"])
             let run = try await DHCPClient.udhcpc.obtain(on: "rc0", in: remote, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             let address = try #require(DHCPClient.Run.field("address", of: try await run.waitForEvent(["bound"])))
             #expect(address.hasPrefix("10.88.0."), "relayed client got \(address)")
             let lease = try await Self.waitForLease(lab, address: address) { $0["state"] as? String == "bound" }
@@ -206,7 +204,7 @@ struct DHCPClientsTests {
     @Test("proxy mode beside dnsmasq: PXE clients get boot information from Anvil and addresses only from dnsmasq")
     func proxyBesideDnsmasq() async throws {
         let addressServer = try await NetworkNamespace.create()
-        defer { Task { await addressServer.delete() } }
+        defer { addressServer.delete() }
         try await withLab(subnet: nil, prepare: { lab in
             // One link: a bridge in the clients namespace joins Anvil, dnsmasq and the client port e1.
             try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
@@ -246,7 +244,7 @@ struct DHCPClientsTests {
             let plain = try await lab.probe(from: "e1", in: lab.clients, [], wait: 3)
             #expect(!plain.contains { $0.contains("server-id(54): 10.77.0.1\n") }, "proxy answered a plain client: \(plain)")
             let run = try await DHCPClient.udhcpc.obtain(on: "e1", in: lab.clients, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             let bound = try await run.waitForEvent(["bound"])
             #expect(DHCPClient.Run.field("server", of: bound) == "10.77.0.2", "\(bound)")
             #expect(try await lab.leases().isEmpty, "a proxy subnet must hold no leases")
@@ -290,7 +288,7 @@ struct DHCPClientsTests {
             for packet in junk { #expect(counts[packet.reason, default: 0] >= 1, "\(packet.name) not counted as \(packet.reason): \(counts)") }
             try await lab.clients.run(["ip", "-4", "addr", "flush", "dev", lab.clientInterface])
             let run = try await DHCPClient.udhcpc.obtain(on: lab.clientInterface, in: lab.clients, directory: lab.directory)
-            defer { Task { await run.cleanUp() } }
+            defer { run.cleanUp() }
             _ = try await run.waitForEvent(["bound"])
         }
     }

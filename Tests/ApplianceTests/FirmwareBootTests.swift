@@ -34,7 +34,7 @@ struct FirmwareBootTests {
         _ firmware: QEMUMachine.Firmware, mac: String, _ check: (DHCPLab, QEMUMachine, String) async throws -> Void
     ) async throws {
         let lab = try await rack()
-        defer { Task { await lab.stop() } }
+        defer { lab.stop() }
         try await lab.createSubnet()
         let machine = try QEMUMachine.start(firmware: firmware, mac: mac, tap: "tap0", in: lab.clients, directory: lab.directory)
         defer { machine.stop() }

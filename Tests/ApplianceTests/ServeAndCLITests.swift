@@ -38,7 +38,7 @@ struct ServeAndCLITests {
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
 
         let yaml = """
             name: rack1-node1
@@ -99,7 +99,7 @@ struct ServeAndCLITests {
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
 
         let created = try await server.cli(["tokens", "create", "--name", "dashboard", "--role", "viewer"])
         #expect(created.status == 0, "\(created.stderr)")
@@ -122,7 +122,7 @@ struct ServeAndCLITests {
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
         let other = try TemporaryDirectory()
         defer { other.remove() }
         let otherServer = AnvilServer(dataDirectory: other.file("data"))
@@ -142,7 +142,7 @@ struct ServeAndCLITests {
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
 
         async let followed = server.cli(["events", "--follow", "--count", "1", "--json"])
         // Keep creating until the follower has had time to subscribe; it prints the first one it sees.
@@ -162,7 +162,7 @@ struct ServeAndCLITests {
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
         let ca = directory.file("data/tls/ca.pem")
 
         _ = try await server.cli(["machines", "list"])
@@ -186,7 +186,7 @@ struct ServeAndCLITests {
         try "name: typo\ndescriptoin: x\n".write(toFile: content + "/bootenvs/typo.yaml", atomically: true, encoding: .utf8)
         let server = AnvilServer(dataDirectory: directory.file("data"), contentDirectory: content)
         try await server.start()
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
         #expect(server.log.contains("bootenvs/broken.yaml:"))
         #expect(server.log.contains("bootenvs/typo.yaml:2: unknown field 'descriptoin'"))
         let list = try await server.cli(["bootenvs", "list"])

@@ -12,7 +12,7 @@ struct TFTPUnderLossTests {
         let directory = try TemporaryDirectory(prefix: "anvil-tftp-loss")
         defer { directory.remove() }
         let namespace = try await NetworkNamespace.create()
-        defer { Task { await namespace.delete() } }
+        defer { namespace.delete() }
         let bootFiles = directory.file("boot-files")
         try FileManager.default.createDirectory(atPath: bootFiles, withIntermediateDirectories: true)
         // Not a multiple of any block size: 48 KiB + 100 bytes.
@@ -21,7 +21,7 @@ struct TFTPUnderLossTests {
 
         let server = AnvilServer(dataDirectory: directory.file("data"), namespace: namespace)
         try await server.start(extraArguments: ["--boot-files-dir", bootFiles])
-        defer { Task { await server.stop() } }
+        defer { server.stopBlocking() }
         let port = try #require(URL(string: server.tftpURL)?.port, "no TFTP address: \(server.tftpURL)")
 
         try await namespace.run(["nft", "add", "table", "inet", "loss"])
