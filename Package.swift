@@ -185,6 +185,7 @@ let package = Package(
         .testTarget(
             name: "ProvisioningModelTests",
             dependencies: ["ProvisioningModel", "NetworkPrimitives", "BootEnvRendering", "ApplianceTesting"],
+            exclude: ["GoldenScripts"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
