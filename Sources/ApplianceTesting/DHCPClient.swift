@@ -89,22 +89,19 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
             return result
         }
 
-        /// Stops the background process, if any (SIGTERM, then SIGKILL after the bound).
-        public func stop() async {
+        /// Stops the background process, if any (SIGTERM, then SIGKILL after the bound). Blocking,
+        /// so it can run in `defer`.
+        public func stop() {
             guard let process else { return }
             process.signal(SIGTERM)
-            if await process.wait(timeout: .seconds(10)) == nil { process.killAndWait() }
+            if process.waitBlocking(timeout: .seconds(10)) == nil { process.killAndWait() }
             self.process = nil
         }
 
         /// Stops the client and removes what dhcpcd keeps in the host's /var/lib and /run despite the
         /// namespace. Blocking, so it can run in `defer`.
         public func cleanUp() {
-            if let process {
-                process.signal(SIGTERM)
-                if process.waitBlocking(timeout: .seconds(10)) == nil { process.killAndWait() }
-                self.process = nil
-            }
+            stop()
             guard client == .dhcpcd else { return }
             for directory in ["/var/lib/dhcpcd", "/run/dhcpcd"] {
                 for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(interface) {
@@ -139,7 +136,7 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
         case .udhcpc:
             run.process?.signal(SIGUSR1)
         case .dhclient:
-            await run.stop()
+            run.stop()
             try run.spawn(["-d", "-1", "-v", "-sf", run.hook, "-lf", run.directory.file("dhclient.leases"), "-pf", run.directory.file("dhclient.pid"), run.interface])
         case .dhcpcd:
             // Own configuration and hook here too: were the daemon gone, this would start a new one.
@@ -154,13 +151,13 @@ public enum DHCPClient: String, CaseIterable, Sendable, CustomStringConvertible 
         case .udhcpc:
             run.process?.signal(SIGUSR2)
             _ = try await run.waitForEvent(["deconfig"], after: max(0, run.events.count - 1))
-            await run.stop()
+            run.stop()
         case .dhclient:
-            await run.stop()
+            run.stop()
             try await run.runToEnd(["-r", "-v", "-sf", run.hook, "-lf", run.directory.file("dhclient.leases"), "-pf", run.directory.file("dhclient.pid"), run.interface])
         case .dhcpcd:
             try await run.runToEnd(["-4", "-k", "-f", run.directory.file("dhcpcd.conf"), "-c", run.hook, run.interface])
-            if let process = run.process, await process.wait(timeout: .seconds(20)) == nil { await run.stop() }
+            if let process = run.process, await process.wait(timeout: .seconds(20)) == nil { run.stop() }
         }
     }
 }

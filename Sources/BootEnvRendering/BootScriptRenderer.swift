@@ -60,10 +60,10 @@ public struct BootScriptRenderer: Sendable {
             "bootenv": ["name": subject.bootEnv.name, "description": subject.bootEnv.description],
             "server": ["bootURL": subject.bootURL],
             // `interface` for installers (a MAC names the NIC), `bootif` in the BOOTIF= form (01-aa-bb-…),
-            // `scriptURL` this machine's iPXE script (hyphens: iPXE percent-encodes colons in paths).
+            // `scriptURL` this machine's iPXE script, as DHCP hands it out.
             "boot": [
                 "interface": subject.mac.description, "bootif": "01-" + subject.mac.hyphenated,
-                "scriptURL": "\(subject.bootURL)/boot/\(subject.mac.hyphenated).ipxe",
+                "scriptURL": BootEnv.ipxeScriptURL(bootBaseURL: subject.bootURL, mac: subject.mac),
             ],
         ]
         if let env = subject.bootEnv.architectures[architecture] {

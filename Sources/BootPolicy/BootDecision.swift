@@ -59,9 +59,6 @@ public struct BootPolicy: Sendable {
         self.httpLoaders = httpLoaders
     }
 
-    /// The boot plane's URL of the machine's iPXE script. The MAC is spelled with hyphens: iPXE
-    /// percent-encodes colons in a URL path (`52%3A54%3A…`).
-    public static func ipxeScriptURL(bootBaseURL: String, mac: MACAddress) -> String { "\(bootBaseURL)/boot/\(mac.hyphenated).ipxe" }
 
     /// Decides the boot answer. `bootBaseURL` is the boot plane as the client reaches it (`http://10.0.0.1:8080`).
     public func decide(_ facts: DHCPClientFacts, machine: KnownMachine, bootBaseURL: String) -> BootDecision {
@@ -83,7 +80,7 @@ public struct BootPolicy: Sendable {
         case .known(let name, let bootEnv, let state): subject = "machine \(name) (\(state.rawValue), boot environment \(bootEnv))"
         }
         if facts.isIPXE {
-            return BootDecision(.ipxeScript(url: Self.ipxeScriptURL(bootBaseURL: bootBaseURL, mac: facts.mac)), reason: "\(subject); client runs iPXE")
+            return BootDecision(.ipxeScript(url: BootEnv.ipxeScriptURL(bootBaseURL: bootBaseURL, mac: facts.mac)), reason: "\(subject); client runs iPXE")
         }
         let architecture = facts.architecture ?? .x86BIOS
         if facts.isHTTPClient {

@@ -12,6 +12,10 @@ struct DHCPMetrics: Sendable {
     func exhausted(subnet: String) {
         Counter(label: "anvil_dhcp_pool_exhausted_total", dimensions: [("subnet", subnet)], factory: factory).increment()
     }
+    func poolUsage(subnet: String, size: Int, held: Int) {
+        Gauge(label: "anvil_dhcp_pool_addresses", dimensions: [("subnet", subnet), ("state", "total")], factory: factory).record(size)
+        Gauge(label: "anvil_dhcp_pool_addresses", dimensions: [("subnet", subnet), ("state", "held")], factory: factory).record(held)
+    }
     func leaseWriteFailed() { Counter(label: "anvil_dhcp_lease_write_failures_total", factory: factory).increment() }
     func bootAnswer(_ kind: String) { Counter(label: "anvil_dhcp_boot_answers_total", dimensions: [("answer", kind)], factory: factory).increment() }
     func responseTime(_ duration: Duration) {

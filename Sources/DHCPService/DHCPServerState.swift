@@ -76,6 +76,16 @@ final class DHCPServerState: Sendable {
         }
     }
 
+    /// Per full-mode subnet: addresses in the range and how many are held.
+    func usage(now: Date) -> [(subnet: String, size: Int, held: Int)] {
+        state.withLock { state in
+            state.pools.map { name, pool in
+                let usage = pool.usage(now: now)
+                return (name, usage.size, usage.held)
+            }
+        }
+    }
+
     func reclaimExpired(now: Date) -> [Lease] {
         state.withLock { state in
             var reclaimed: [Lease] = []

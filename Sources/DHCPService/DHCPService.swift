@@ -88,9 +88,9 @@ public struct DHCPService: Service {
 
     public func run() async throws {
         let startCursor = try await store.latestEventCursor()
-        let subnets = try await Self.all(Subnet.self, in: store)
-        machines.load(try await Self.all(Machine.self, in: store))
-        state.configure(subnets: subnets, reservations: try await Self.all(Reservation.self, in: store), leases: try await Self.all(Lease.self, in: store))
+        let subnets = try await store.all(Subnet.self)
+        machines.load(try await store.all(Machine.self))
+        state.configure(subnets: subnets, reservations: try await store.all(Reservation.self), leases: try await store.all(Lease.self))
         let listeners = try await openListeners()
         for listener in listeners {
             logger.info(
@@ -138,29 +138,20 @@ public struct DHCPService: Service {
     private func reclaimExpiredLeases(journal: LeaseJournal) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.reclaimInterval)
-            let reclaimed = state.reclaimExpired(now: Date())
+            let now = Date()
+            let reclaimed = state.reclaimExpired(now: now)
             if !reclaimed.isEmpty { try? await journal.commit(reclaimed) }
+            for pool in state.usage(now: now) { metrics.poolUsage(subnet: pool.subnet, size: pool.size, held: pool.held) }
         }
     }
 
     private func reload() async {
         do {
-            state.configure(subnets: try await Self.all(Subnet.self, in: store), reservations: try await Self.all(Reservation.self, in: store))
+            state.configure(subnets: try await store.all(Subnet.self), reservations: try await store.all(Reservation.self))
             logger.info("dhcp configuration reloaded")
         } catch {
             logger.error("dhcp configuration reload failed; keeping the previous one", metadata: ["problem": "\(error)"])
         }
-    }
-
-    static func all<O: InventoryObject>(_ type: O.Type, in store: any InventoryStore) async throws -> [O] {
-        var objects: [O] = []
-        var cursor: String?
-        repeat {
-            let page = try await store.list(type, filters: [], after: cursor, limit: 1000)
-            objects += page.items.map(\.object)
-            cursor = page.nextCursor
-        } while cursor != nil
-        return objects
     }
 
     // MARK: Sockets

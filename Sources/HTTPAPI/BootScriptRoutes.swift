@@ -47,13 +47,7 @@ struct BootScriptRoutes: Sendable {
 
     /// Every defined param through the attribute chain, plus values set without a definition.
     private func resolvedParams(for machine: Machine?) async throws -> [String: JSONValue] {
-        var definitions: [Param] = []
-        var cursor: String?
-        repeat {
-            let page = try await store.list(Param.self, filters: [], after: cursor, limit: 1000)
-            definitions += page.items.map(\.object)
-            cursor = page.nextCursor
-        } while cursor != nil
+        let definitions = try await store.all(Param.self)
         let global = try? await store.fetch(Profile.self, key: Profile.globalName).object
         var profiles: [Profile] = []
         for name in machine?.profiles ?? [] {

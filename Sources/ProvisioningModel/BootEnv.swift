@@ -1,3 +1,4 @@
+import NetworkPrimitives
 /// A boot environment: what a machine's next network boot runs (an installer, the discovery image, local disk…).
 public struct BootEnv: InventoryObject, NamedObject {
     public static let kind = ObjectKind.bootenv
@@ -128,4 +129,10 @@ public struct BootEnvSource: Codable, Sendable, Hashable {
         self.url = url
         self.sha256 = sha256
     }
+}
+
+extension BootEnv {
+    /// Where a machine's iPXE script is on the boot plane. The MAC is spelled with hyphens: iPXE
+    /// percent-encodes colons in a URL path (`52%3A54%3A…`).
+    public static func ipxeScriptURL(bootBaseURL: String, mac: MACAddress) -> String { "\(bootBaseURL)/boot/\(mac.hyphenated).ipxe" }
 }

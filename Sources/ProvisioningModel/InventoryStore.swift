@@ -120,6 +120,18 @@ extension InventoryStore {
     public func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent] {
         try await events(after: cursor, limit: limit, kinds: nil)
     }
+
+    /// Every object of a kind, fetched page by page.
+    public func all<O: InventoryObject>(_ type: O.Type) async throws -> [O] {
+        var objects: [O] = []
+        var cursor: String?
+        repeat {
+            let page = try await list(type, filters: [], after: cursor, limit: 1000)
+            objects += page.items.map(\.object)
+            cursor = page.nextCursor
+        } while cursor != nil
+        return objects
+    }
 }
 
 /// A shipped object and the file it came from.

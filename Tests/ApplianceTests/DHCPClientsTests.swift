@@ -306,6 +306,15 @@ struct DHCPClientsTests {
             #expect(try await lab.counter("anvil_dhcp_pool_exhausted_total{subnet=\"lab\"}") >= 1)
             let reserved = try await lab.probe(from: lab.clientInterface, in: lab.clients, ["--mac", "02:00:00:00:0e:03"], wait: 2)
             #expect(reserved.first?.contains("yiaddr: 10.77.0.60\n") == true, "\(reserved)")
+            // The pool's size and use are published with each reclaim pass (every 10 s).
+            var held = 0.0
+            for _ in 0..<60 where held < 1 {
+                held = try await lab.counter("anvil_dhcp_pool_addresses{subnet=\"lab\",state=\"held\"}")
+                if held < 1 { try await Task.sleep(for: .milliseconds(500)) }
+            }
+            let poolLines = try await lab.metrics().split(separator: "\n").filter { $0.contains("pool") }
+            #expect(held >= 1, "no pool usage gauge: \(poolLines)")
+            #expect(try await lab.counter("anvil_dhcp_pool_addresses{subnet=\"lab\",state=\"total\"}") == 1)
         }
     }
 }

@@ -14,7 +14,7 @@ enum Fixture {
     static let link = DHCPLink(serverAddress: serverAddress, bootBaseURL: bootBaseURL)
 
     static let clientMAC = MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)
-    /// The script URL of `clientMAC`, spelled out rather than built by `BootPolicy.ipxeScriptURL`.
+    /// The script URL of `clientMAC`, spelled out rather than built by `BootEnv.ipxeScriptURL`.
     static let clientScriptURL = "http://10.0.0.2:8080/boot/52-54-00-12-34-56.ipxe"
 
     static let subnetName = "lab"
