@@ -84,16 +84,17 @@ public struct Appliance: Sendable {
                 await onListening("admin", address)
             },
             logger: logger)
+        var bootPlane = BootPlaneEnvironment(
+            store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+            bootFileRoots: [
+                BootFileRoot(path: configuration.bootFilesDirectory),
+                BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
+            ],
+            unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil,
+            machineTokens: MachineTokenAuthority(key: try data.machineTokenKey()), metricsText: metricsText, logger: logger)
+        bootPlane.unknownCallHomeRate = (configuration.boot.unknownCallHomesPerSecond, configuration.boot.unknownCallHomeBurst)
         let boot = Application(
-            router: BootPlane.makeRouter(
-                BootPlaneEnvironment(
-                    store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
-                    bootFileRoots: [
-                        BootFileRoot(path: configuration.bootFilesDirectory),
-                        BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
-                    ],
-                    unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil, metricsText: metricsText,
-                    logger: logger)),
+            router: BootPlane.makeRouter(bootPlane),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
             onServerRunning: { channel in
                 let address = "http://\(Self.describe(channel.localAddress))"

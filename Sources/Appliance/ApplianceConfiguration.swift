@@ -77,14 +77,20 @@ public struct ApplianceConfiguration: Codable, Sendable {
 
     public struct Boot: Codable, Sendable {
         public var listen = ListenAddress(host: "0.0.0.0", port: 8080)
+        /// Call-homes from unknown machines (no token) accepted per second on average; a rack
+        /// powering on at once fits in the burst, a flood from one bad actor does not.
+        public var unknownCallHomesPerSecond = 50.0
+        public var unknownCallHomeBurst = 500.0
 
         public init() {}
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case listen }
+        enum CodingKeys: String, CodingKey, CaseIterable { case listen, unknownCallHomesPerSecond, unknownCallHomeBurst }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             listen = try c.decodeIfPresent(ListenAddress.self, forKey: .listen) ?? listen
+            unknownCallHomesPerSecond = try c.decodeIfPresent(Double.self, forKey: .unknownCallHomesPerSecond) ?? unknownCallHomesPerSecond
+            unknownCallHomeBurst = try c.decodeIfPresent(Double.self, forKey: .unknownCallHomeBurst) ?? unknownCallHomeBurst
         }
     }
 

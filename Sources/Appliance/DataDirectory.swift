@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import ProvisioningModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +23,20 @@ public struct DataDirectory: Sendable {
     public var certificateAuthority: String { tlsDirectory.appendingPathComponent("ca.pem").path }
     public var adminCertificate: String { tlsDirectory.appendingPathComponent("admin-cert.pem").path }
     public var adminPrivateKey: String { tlsDirectory.appendingPathComponent("admin-key.pem").path }
+
+    /// The key machine tokens are signed with; created on first start. Deleting it revokes every machine token.
+    public var machineTokenKeyFile: String { url.appendingPathComponent("machine-token.key").path }
+
+    public func machineTokenKey() throws -> SymmetricKey {
+        if let text = try? String(contentsOfFile: machineTokenKeyFile, encoding: .utf8),
+            let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
+        {
+            return SymmetricKey(data: bytes)
+        }
+        let key = MachineTokenAuthority.generateKey()
+        try Self.writeSecret(key.withUnsafeBytes { Data($0) }.base64EncodedString() + "\n", to: machineTokenKeyFile)
+        return key
+    }
 
     /// Writes `contents` so that no other user can ever read it (created 0600, then renamed into place).
     static func writeSecret(_ contents: String, to path: String) throws {

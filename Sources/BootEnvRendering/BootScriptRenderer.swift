@@ -21,6 +21,8 @@ public struct RenderSubject: Sendable {
     public var params: [String: JSONValue]
     /// The boot plane as the machine reaches it, e.g. `http://10.0.0.1:8080`.
     public var bootURL: String
+    /// The machine's short-lived token, for installers and the agent to call back; none for unknown MACs.
+    public var token: String?
 
     public init(mac: MACAddress, machine: Machine?, bootEnv: BootEnv, params: [String: JSONValue], bootURL: String) {
         self.mac = mac
@@ -47,7 +49,7 @@ public struct BootScriptRenderer: Sendable {
     }
 
     /// The values templates see: `machine`, `params`, `bootenv`, `env` (this architecture's kernel,
-    /// initrds and rendered kernel arguments), `server`, `boot`.
+    /// initrds and rendered kernel arguments), `server`, `boot`, `token` (empty for unknown machines).
     public func context(for subject: RenderSubject) throws(RenderError) -> [String: Any] {
         let architecture = subject.machine?.architecture.rawValue ?? "amd64"
         var values: [String: Any] = [
@@ -59,6 +61,7 @@ public struct BootScriptRenderer: Sendable {
             "params": subject.params.mapValues(Self.plain),
             "bootenv": ["name": subject.bootEnv.name, "description": subject.bootEnv.description],
             "server": ["bootURL": subject.bootURL],
+            "token": subject.token ?? "",
             // `interface` for installers (a MAC names the NIC), `bootif` in the BOOTIF= form (01-aa-bb-…),
             // `scriptURL` this machine's iPXE script, as DHCP hands it out.
             "boot": [

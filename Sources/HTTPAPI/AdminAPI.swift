@@ -58,6 +58,7 @@ public enum AdminAPI {
             try await ParamResolution(store: store).resolve(request, context)
         }
         BootDecisionRoutes(store: store, decisions: environment.bootDecisions).register(in: catalog)
+        MachineHistoryRoutes(store: store).register(in: catalog)
         EventRoutes(store: store).register(in: catalog)
         TokenRoutes(store: store).register(in: catalog)
         catalog.add(.get, "info", role: .viewer, tag: "appliance", summary: "Version, uptime and object counts") { _, _ in

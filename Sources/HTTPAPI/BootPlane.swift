@@ -12,23 +12,28 @@ public struct BootPlaneEnvironment: Sendable {
     /// The boot environment unknown MACs get; `nil` when unknown machines are ignored.
     public var unknownBootEnv: String?
     public var metricsText: @Sendable () -> String
+    /// Signs and checks machine tokens (rendered into scripts, handed to the agent).
+    public var machineTokens: MachineTokenAuthority
+    /// Call-homes without a token (unknown machines) allowed per second, and at once.
+    public var unknownCallHomeRate: (perSecond: Double, burst: Double) = (50, 200)
     public var logger: Logger
 
     public init(
         store: any InventoryStore, renderer: BootScriptRenderer, bootFileRoots: [BootFileRoot], unknownBootEnv: String?,
-        metricsText: @escaping @Sendable () -> String, logger: Logger
+        machineTokens: MachineTokenAuthority, metricsText: @escaping @Sendable () -> String, logger: Logger
     ) {
         self.store = store
         self.renderer = renderer
         self.bootFileRoots = bootFileRoots
         self.unknownBootEnv = unknownBootEnv
+        self.machineTokens = machineTokens
         self.metricsText = metricsText
         self.logger = logger
     }
 }
 
 /// The boot plane: plain HTTP on the provisioning network, for firmware, installers and the agent.
-/// It carries no admin API: boot files under `/files/`, iPXE scripts under `/boot/`.
+/// It carries no admin API: boot files under `/files/`, iPXE scripts under `/boot/`, the agent's endpoints.
 public enum BootPlane {
     public static func makeRouter(_ environment: BootPlaneEnvironment) -> Router<BasicRequestContext> {
         let router = Router()
@@ -41,7 +46,14 @@ public enum BootPlane {
             }
         }
         BootScriptRoutes(
-            store: environment.store, renderer: environment.renderer, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger
+            store: environment.store, renderer: environment.renderer, unknownBootEnv: environment.unknownBootEnv,
+            tokens: environment.machineTokens, logger: environment.logger
+        ).register(in: router)
+        AgentRoutes(
+            intake: CallHomeIntake(store: environment.store), tokens: environment.machineTokens,
+            agentScript: environment.renderer.templatesDirectory + "/agent/anvil-agent.sh",
+            unauthenticatedLimit: TokenBucket(rate: environment.unknownCallHomeRate.perSecond, burst: environment.unknownCallHomeRate.burst),
+            logger: environment.logger
         ).register(in: router)
         AdminAPI.addOperationalRoutes(to: router, metricsText: environment.metricsText)
         return router

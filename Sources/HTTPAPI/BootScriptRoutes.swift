@@ -12,7 +12,11 @@ struct BootScriptRoutes: Sendable {
     let store: any InventoryStore
     let renderer: BootScriptRenderer
     let unknownBootEnv: String?
+    let tokens: MachineTokenAuthority
     let logger: Logger
+
+    /// Long enough for a slow boot and an installer run, short enough that a leaked script soon stops working.
+    static let scriptTokenLifetime: TimeInterval = 4 * 3600
 
     func register(in router: Router<BasicRequestContext>) {
         router.get("/boot/:script") { request, context in
@@ -34,8 +38,9 @@ struct BootScriptRoutes: Sendable {
         }
         let bootEnv = try await store.fetch(BootEnv.self, key: bootEnvName).object
         let host = request.head.authority ?? "localhost"
-        let subject = RenderSubject(
+        var subject = RenderSubject(
             mac: mac, machine: machine, bootEnv: bootEnv, params: try await resolvedParams(for: machine), bootURL: "http://\(host)")
+        subject.token = machine.map { tokens.issue(for: $0.id, validFor: Self.scriptTokenLifetime, now: Date()) }
         do {
             return Self.text(try renderer.ipxeScript(for: subject))
         } catch {

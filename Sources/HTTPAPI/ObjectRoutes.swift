@@ -55,28 +55,39 @@ struct ObjectRoutes<Object: InventoryObject> {
                     throw APIError.badRequest("invalid_cursor", "the cursor is not one this server issued", field: "cursor")
                 }
                 cursor = decoded
+            case "filter":
+                // `filter=memory>=64GiB`: comparisons that a plain `name=value` pair cannot carry.
+                guard let filter = ListFilter(expression: String(value)) else {
+                    throw APIError.badRequest("invalid_query", "a filter is field<op>value with op one of = != < <= > >=, got '\(value)'", field: "filter")
+                }
+                filters.append(try checked(filter))
             default:
-                let field = String(name)
-                guard Object.filterFields[field] != nil else {
-                    let known = Object.filterFields.keys.sorted().joined(separator: ", ")
-                    throw APIError.badRequest(
-                        "unknown_filter",
-                        "\(Object.kind.collection) cannot be filtered by '\(field)'" + (known.isEmpty ? "" : " (filters: \(known))"),
-                        field: field)
-                }
-                var text = String(value)
-                if field == "mac" {
-                    guard let mac = MACAddress(text) else {
-                        throw APIError.badRequest("invalid_query", "'\(text)' is not a MAC address", field: field)
-                    }
-                    text = mac.description
-                }
-                filters.append(ListFilter(field: field, value: text))
+                filters.append(try checked(ListFilter(field: String(name), value: String(value))))
             }
         }
         let page = try await store.list(Object.self, filters: filters, after: cursor, limit: limit)
         return try JSONResponse.make(
             ObjectList(items: page.items.map(ObjectDocument.init), nextCursor: page.nextCursor.map(PageCursor.encode)))
+    }
+
+    /// A filter on a field this kind has, with a MAC in its canonical form.
+    private func checked(_ filter: ListFilter) throws -> ListFilter {
+        var filter = filter
+        let field = filter.field
+        guard Object.filterFields[field] != nil else {
+            let known = Object.filterFields.keys.sorted().joined(separator: ", ")
+            throw APIError.badRequest(
+                "unknown_filter",
+                "\(Object.kind.collection) cannot be filtered by '\(field)'" + (known.isEmpty ? "" : " (filters: \(known))"),
+                field: field)
+        }
+        if field == "mac" {
+            guard let mac = MACAddress(filter.value) else {
+                throw APIError.badRequest("invalid_query", "'\(filter.value)' is not a MAC address", field: field)
+            }
+            filter.value = mac.description
+        }
+        return filter
     }
 
     private func create(_ request: Request, _ context: AnvilRequestContext) async throws -> Response {

@@ -43,10 +43,7 @@ public struct APIToken: Codable, Sendable, Hashable {
     public static func generateSecret() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let encoded = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-        return "anvil_" + encoded
+        return "anvil_" + Data(bytes).base64URLEncodedString()
     }
 
     /// SHA-256 of the secret. The secret has 256 bits of entropy, so a fast hash is enough (no password stretching).

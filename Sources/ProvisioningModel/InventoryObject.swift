@@ -48,6 +48,10 @@ public enum FilterField: Sendable, Hashable {
     case contains(path: String)
     /// Any of the machine's interfaces has this MAC (normalised before comparison).
     case machineMAC
+    /// A number at a JSON path, compared with `=`, `<`, `>=`…; `bytes` values may carry units (`64GiB`).
+    case number(path: String, bytes: Bool)
+    /// The length of an array at a JSON path (`disk.count>=2`).
+    case count(path: String)
 }
 
 /// Who wrote an object: an API user, or the content shipped in `bootenvs/` and `templates/content/`.

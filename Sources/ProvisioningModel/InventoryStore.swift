@@ -36,8 +36,16 @@ public enum InventoryError: Error, Sendable, Equatable {
 
 /// A change to the inventory, as kept in the durable event log. `cursor` grows monotonically.
 public struct InventoryEvent: Codable, Sendable, Hashable {
-    public enum Action: String, Codable, Sendable {
+    /// `created`, `updated` and `deleted` come with every write; the others are notes a service
+    /// adds about an object (always a machine so far) in the same transaction as the write they explain.
+    public enum Action: String, Codable, Sendable, CaseIterable {
         case created, updated, deleted
+        /// A machine called home for the first time.
+        case discovered
+        /// A machine's hardware differs from its last report; the object is the list of changes.
+        case factsChanged
+        /// A caller's identity points at several machines or contradicts one; nothing was merged.
+        case identityConflict
     }
 
     public var cursor: Int64
@@ -61,14 +69,52 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
     }
 }
 
-/// A list filter: `field` is one of the kind's `filterFields`.
+/// A note for the event log about an object, written atomically with a change (see `Action`).
+public struct InventoryNote: Sendable, Hashable {
+    public var action: InventoryEvent.Action
+    public var kind: ObjectKind
+    public var key: String
+    public var detail: JSONValue?
+
+    public init(action: InventoryEvent.Action, kind: ObjectKind, key: String, detail: JSONValue? = nil) {
+        self.action = action
+        self.kind = kind
+        self.key = key
+        self.detail = detail
+    }
+}
+
+/// A list filter: `field` is one of the kind's `filterFields`, compared with `value`.
 public struct ListFilter: Hashable, Sendable {
+    public enum Comparison: String, Sendable, CaseIterable {
+        // Two-character operators first, so `>=` is never read as `>`.
+        case atLeast = ">=", atMost = "<=", notEqual = "!=", equal = "=", greater = ">", less = "<"
+
+        public var sql: String { self == .equal ? "=" : rawValue }
+    }
+
     public var field: String
+    public var comparison: Comparison
     public var value: String
 
-    public init(field: String, value: String) {
+    public init(field: String, _ comparison: Comparison = .equal, value: String) {
         self.field = field
+        self.comparison = comparison
         self.value = value
+    }
+
+    /// `state=ready`, `memory>=64GiB`, `disk.count>=2`.
+    public init?(expression: String) {
+        // The first operator splits: the value may contain `=` (a URL, a kernel argument).
+        for index in expression.indices where index != expression.startIndex {
+            let rest = expression[index...]
+            guard let comparison = Comparison.allCases.first(where: { rest.hasPrefix($0.rawValue) }) else { continue }
+            self.init(
+                field: String(expression[..<index]), comparison,
+                value: String(rest.dropFirst(comparison.rawValue.count)))
+            return
+        }
+        return nil
     }
 }
 
@@ -87,10 +133,12 @@ public struct ContentReport: Sendable {
 /// The inventory port. Implementations: `SQLiteInventory` (embedded), later PostgreSQL.
 /// Every write is atomic together with its event-log row.
 public protocol InventoryStore: Sendable {
-    func create<O: InventoryObject>(_ object: O, actor: String) async throws -> Stored<O>
+    func create<O: InventoryObject>(_ object: O, actor: String, notes: [InventoryNote]) async throws -> Stored<O>
     func fetch<O: InventoryObject>(_ type: O.Type, key: String) async throws -> Stored<O>
     /// Replaces the object; with `expectedRevision`, only if the stored revision is that one.
-    func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String) async throws -> Stored<O>
+    func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]) async throws -> Stored<O>
+    /// Notes on their own, for what changed nothing (an identity conflict).
+    func record(_ notes: [InventoryNote], actor: String) async throws
     func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws
     /// Creates or replaces every object in one transaction (one disk sync for the batch): the DHCP
     /// server's group commit of leases. All or nothing.
@@ -105,6 +153,8 @@ public protocol InventoryStore: Sendable {
 
     /// Events after `cursor` in order, at most `limit`; only of `kinds` when given.
     func events(after cursor: Int64, limit: Int, kinds: Set<ObjectKind>?) async throws -> [InventoryEvent]
+    /// One object's events, oldest first, after `cursor`; only `actions` when given.
+    func events(of kind: ObjectKind, key: String, actions: Set<InventoryEvent.Action>?, after cursor: Int64, limit: Int) async throws -> [InventoryEvent]
     /// The newest cursor in the event log (0 when empty).
     func latestEventCursor() async throws -> Int64
     /// Wakes listeners after each committed change.
@@ -117,6 +167,14 @@ public protocol InventoryStore: Sendable {
 }
 
 extension InventoryStore {
+    public func create<O: InventoryObject>(_ object: O, actor: String) async throws -> Stored<O> {
+        try await create(object, actor: actor, notes: [])
+    }
+
+    public func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String) async throws -> Stored<O> {
+        try await replace(object, expectedRevision: expectedRevision, actor: actor, notes: [])
+    }
+
     public func events(after cursor: Int64, limit: Int) async throws -> [InventoryEvent] {
         try await events(after: cursor, limit: limit, kinds: nil)
     }

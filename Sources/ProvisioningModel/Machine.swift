@@ -60,6 +60,15 @@ public struct Machine: InventoryObject {
             "serial": .equals(path: "$.facts.systemSerial"),
             "uuid": .equals(path: "$.facts.systemUUID"),
             "mac": .machineMAC,
+            "vendor": .equals(path: "$.facts.systemVendor"),
+            "product": .equals(path: "$.facts.systemProduct"),
+            "memory": .number(path: "$.facts.memoryBytes", bytes: true),
+            "cpu.cores": .number(path: "$.facts.cpuCores", bytes: false),
+            "cpu.threads": .number(path: "$.facts.cpuThreads", bytes: false),
+            "cpu.sockets": .number(path: "$.facts.cpuSockets", bytes: false),
+            "disk.count": .count(path: "$.facts.disks"),
+            "nic.count": .count(path: "$.facts.nics"),
+            "bmc": .equals(path: "$.facts.bmc.address"),
         ]
     }
 
@@ -164,88 +173,5 @@ public struct BMCReference: Codable, Sendable, Hashable {
         report.check(!address.isEmpty && !address.contains(where: \.isWhitespace), "address", "must be a host name or IP address")
         report.check((1...65535).contains(port), "port", "must be 1-65535, got \(port)")
         return report.problems
-    }
-}
-
-/// What the machine reported about its hardware (the discovery agent fills this in).
-public struct HardwareFacts: Codable, Sendable, Hashable {
-    public var systemVendor: String?
-    public var systemProduct: String?
-    public var systemSerial: String?
-    /// SMBIOS system UUID: the strongest identity a machine has.
-    public var systemUUID: String?
-    public var cpuModel: String?
-    public var cpuSockets: Int?
-    public var cpuCores: Int?
-    public var cpuThreads: Int?
-    public var memoryBytes: Int64?
-    public var disks: [DiskFacts]
-
-    public init(
-        systemVendor: String? = nil, systemProduct: String? = nil, systemSerial: String? = nil,
-        systemUUID: String? = nil, cpuModel: String? = nil, cpuSockets: Int? = nil, cpuCores: Int? = nil,
-        cpuThreads: Int? = nil, memoryBytes: Int64? = nil, disks: [DiskFacts] = []
-    ) {
-        self.systemVendor = systemVendor
-        self.systemProduct = systemProduct
-        self.systemSerial = systemSerial
-        self.systemUUID = systemUUID
-        self.cpuModel = cpuModel
-        self.cpuSockets = cpuSockets
-        self.cpuCores = cpuCores
-        self.cpuThreads = cpuThreads
-        self.memoryBytes = memoryBytes
-        self.disks = disks
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case systemVendor, systemProduct, systemSerial, systemUUID, cpuModel, cpuSockets, cpuCores, cpuThreads
-        case memoryBytes, disks
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        systemVendor = try c.decodeIfPresent(String.self, forKey: .systemVendor)
-        systemProduct = try c.decodeIfPresent(String.self, forKey: .systemProduct)
-        systemSerial = try c.decodeIfPresent(String.self, forKey: .systemSerial)
-        systemUUID = try c.decodeIfPresent(String.self, forKey: .systemUUID)
-        cpuModel = try c.decodeIfPresent(String.self, forKey: .cpuModel)
-        cpuSockets = try c.decodeIfPresent(Int.self, forKey: .cpuSockets)
-        cpuCores = try c.decodeIfPresent(Int.self, forKey: .cpuCores)
-        cpuThreads = try c.decodeIfPresent(Int.self, forKey: .cpuThreads)
-        memoryBytes = try c.decodeIfPresent(Int64.self, forKey: .memoryBytes)
-        disks = try c.decode(.disks, default: [])
-    }
-
-    func validate() -> [ValidationProblem] {
-        var report = ValidationReport()
-        if let systemUUID {
-            report.check(UUID(uuidString: systemUUID) != nil, "systemUUID", "'\(systemUUID)' is not a UUID")
-        }
-        for (field, count) in [("cpuSockets", cpuSockets), ("cpuCores", cpuCores), ("cpuThreads", cpuThreads)] {
-            if let count { report.check(count > 0, field, "must be positive, got \(count)") }
-        }
-        if let memoryBytes { report.check(memoryBytes > 0, "memoryBytes", "must be positive, got \(memoryBytes)") }
-        for (index, disk) in disks.enumerated() {
-            report.check(!disk.name.isEmpty, "disks[\(index)].name", "must not be empty")
-            report.check(disk.sizeBytes >= 0, "disks[\(index)].sizeBytes", "must not be negative")
-        }
-        return report.problems
-    }
-}
-
-public struct DiskFacts: Codable, Sendable, Hashable {
-    public var name: String
-    public var sizeBytes: Int64
-    public var model: String?
-    public var serial: String?
-    public var rotational: Bool?
-
-    public init(name: String, sizeBytes: Int64, model: String? = nil, serial: String? = nil, rotational: Bool? = nil) {
-        self.name = name
-        self.sizeBytes = sizeBytes
-        self.model = model
-        self.serial = serial
-        self.rotational = rotational
     }
 }

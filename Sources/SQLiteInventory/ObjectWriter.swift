@@ -211,6 +211,13 @@ struct ObjectWriter {
         }
     }
 
+    func appendNotes(_ notes: [InventoryNote], actor: String) throws {
+        for note in notes {
+            let body = try note.detail.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+            try appendEvent(note.action, kind: note.kind, key: note.key, actor: actor, body: body)
+        }
+    }
+
     private func appendEvent(_ action: InventoryEvent.Action, kind: ObjectKind, key: String, actor: String, body: String?) throws {
         try db.execute(
             sql: "INSERT INTO event (time, action, kind, key, actor, object) VALUES (?, ?, ?, ?, ?, ?)",

@@ -38,7 +38,7 @@ public final class SQLiteInventory: InventoryStore {
 
     // MARK: Objects
 
-    public func create<O: InventoryObject>(_ object: O, actor: String) async throws -> Stored<O> {
+    public func create<O: InventoryObject>(_ object: O, actor: String, notes: [InventoryNote]) async throws -> Stored<O> {
         try await write { db in
             let writer = ObjectWriter(db: db)
             if let existing = try writer.row(O.kind, key: object.key) {
@@ -48,7 +48,9 @@ public final class SQLiteInventory: InventoryStore {
                 throw InventoryError.alreadyExists(
                     field: O.kind.keyField, message: "\(O.kind.rawValue) '\(object.key)' already exists")
             }
-            return try writer.insert(object, origin: .user, source: nil, actor: actor)
+            let stored = try writer.insert(object, origin: .user, source: nil, actor: actor)
+            try writer.appendNotes(notes, actor: actor)
+            return stored
         }
     }
 
@@ -61,12 +63,19 @@ public final class SQLiteInventory: InventoryStore {
         }
     }
 
-    public func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String) async throws -> Stored<O> {
+    public func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]) async throws -> Stored<O> {
         try await write { db in
             let writer = ObjectWriter(db: db)
             let old = try writer.requireWritable(O.self, key: object.key, expectedRevision: expectedRevision)
-            return try writer.update(old: old, new: object, actor: actor)
+            let stored = try writer.update(old: old, new: object, actor: actor)
+            try writer.appendNotes(notes, actor: actor)
+            return stored
         }
+    }
+
+    public func record(_ notes: [InventoryNote], actor: String) async throws {
+        guard !notes.isEmpty else { return }
+        try await write { db in try ObjectWriter(db: db).appendNotes(notes, actor: actor) }
     }
 
     public func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws {
@@ -96,20 +105,44 @@ public final class SQLiteInventory: InventoryStore {
         var arguments: [DatabaseValue] = []
         var problems = ValidationReport()
         for filter in filters {
-            switch O.filterFields[filter.field] {
+            let field = O.filterFields[filter.field]
+            let isNumeric = switch field {
+            case .number?, .count?: true
+            default: false
+            }
+            if field != nil, !isNumeric, filter.comparison != .equal, filter.comparison != .notEqual {
+                problems.add(filter.field, "'\(filter.field)' can only be compared with = or !=")
+                continue
+            }
+            let negation = filter.comparison == .notEqual ? "NOT " : ""
+            switch field {
             case .equals(let path)?:
-                conditions.append("json_extract(body, '\(path)') = ?")
+                conditions.append("\(negation)(json_extract(body, '\(path)') IS ?)")
                 arguments.append(filter.value.databaseValue)
             case .contains(let path)?:
-                conditions.append("EXISTS (SELECT 1 FROM json_each(body, '\(path)') WHERE value = ?)")
+                conditions.append("\(negation)EXISTS (SELECT 1 FROM json_each(body, '\(path)') WHERE value = ?)")
                 arguments.append(filter.value.databaseValue)
             case .machineMAC?:
                 guard let mac = MACAddress(filter.value) else {
                     problems.add(filter.field, "'\(filter.value)' is not a MAC address")
                     continue
                 }
-                conditions.append("key IN (SELECT machineKey FROM machine_mac WHERE mac = ?)")
+                conditions.append("key \(negation)IN (SELECT machineKey FROM machine_mac WHERE mac = ?)")
                 arguments.append(mac.description.databaseValue)
+            case .number(let path, let bytes)?:
+                guard let number = bytes ? ByteCount.parse(filter.value) : Int64(filter.value) else {
+                    problems.add(filter.field, "'\(filter.value)' is not \(bytes ? "a size (e.g. 64GiB, 512MiB, 2TB)" : "a whole number")")
+                    continue
+                }
+                conditions.append("json_extract(body, '\(path)') \(filter.comparison.sql) ?")
+                arguments.append(number.databaseValue)
+            case .count(let path)?:
+                guard let number = Int64(filter.value) else {
+                    problems.add(filter.field, "'\(filter.value)' is not a whole number")
+                    continue
+                }
+                conditions.append("coalesce(json_array_length(body, '\(path)'), 0) \(filter.comparison.sql) ?")
+                arguments.append(number.databaseValue)
             case nil:
                 let known = O.filterFields.keys.sorted().joined(separator: ", ")
                 problems.add(filter.field, "\(O.kind.collection) cannot be filtered by '\(filter.field)'"
@@ -195,15 +228,29 @@ public final class SQLiteInventory: InventoryStore {
         return try await read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM event WHERE cursor > ?\(kindFilter) ORDER BY cursor LIMIT ?", arguments: [cursor, limit]
-            ).map { row in
-                let objectText: String? = row["object"]
-                return InventoryEvent(
-                    cursor: row["cursor"], time: row["time"],
-                    action: InventoryEvent.Action(rawValue: row["action"]) ?? .updated,
-                    kind: ObjectKind(rawValue: row["kind"]) ?? .machine, key: row["key"], actor: row["actor"],
-                    object: try objectText.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) })
-            }
+            ).map(Self.event)
         }
+    }
+
+    public func events(
+        of kind: ObjectKind, key: String, actions: Set<InventoryEvent.Action>?, after cursor: Int64, limit: Int
+    ) async throws -> [InventoryEvent] {
+        let actionFilter = actions.map { " AND action IN (\(Schema.quotedList($0.map(\.rawValue).sorted())))" } ?? ""
+        return try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM event WHERE kind = ? AND key = ? AND cursor > ?\(actionFilter) ORDER BY cursor LIMIT ?",
+                arguments: [kind.rawValue, key, cursor, limit]
+            ).map(Self.event)
+        }
+    }
+
+    private static func event(_ row: Row) throws -> InventoryEvent {
+        let objectText: String? = row["object"]
+        return InventoryEvent(
+            cursor: row["cursor"], time: row["time"],
+            action: InventoryEvent.Action(rawValue: row["action"]) ?? .updated,
+            kind: ObjectKind(rawValue: row["kind"]) ?? .machine, key: row["key"], actor: row["actor"],
+            object: try objectText.map { try JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) })
     }
 
     public func latestEventCursor() async throws -> Int64 {

@@ -45,6 +45,28 @@ enum Schema {
                     );
                     """)
         }
+        // Notes about objects (discovered, facts changed, identity conflict) join the event log,
+        // and a machine's history is read by key. SQLite cannot widen a CHECK in place: copy the table.
+        // The list is spelled out, not taken from `InventoryEvent.Action`: a migration must not change
+        // once shipped, so a new action needs a new migration.
+        migrator.registerMigration("v2-event-notes") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_v2 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v2 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v2 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+                    """)
+        }
         return migrator
     }
 

@@ -18,7 +18,7 @@ extension CLIKind {
 enum MachinesKind: CLIKind {
     static let kind = ObjectKind.machine
     static let columns: [(title: String, path: String)] = [("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("ARCH", "architecture"), ("BOOTENV", "bootEnv"), ("MACS", "interfaces[].mac")]
-    static var extraCommands: [any ParsableCommand.Type] { [BootDecisionsCommand.self] }
+    static var extraCommands: [any ParsableCommand.Type] { [BootDecisionsCommand.self, MachineHistoryCommand.self] }
 }
 enum SubnetsKind: CLIKind {
     static let kind = ObjectKind.subnet
@@ -78,7 +78,9 @@ struct ListObjects<K: CLIKind>: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .long, help: "field=value, e.g. state=ready or mac=52:54:00:00:00:01 (repeatable).")
+    @Option(
+        name: .long,
+        help: "field<op>value with op = != < <= > >=, e.g. state=ready, mac=52:54:00:00:00:01, 'memory>=64GiB', 'disk.count>=2' (repeatable).")
     var filter: [String] = []
 
     @Option(name: .long, help: "Show at most this many (default: all, fetched page by page).")
@@ -88,10 +90,10 @@ struct ListObjects<K: CLIKind>: AsyncParsableCommand {
         try await reportingErrors {
             let client = try connection.client()
             var query = try filter.map { item -> String in
-                guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                    throw ValidationError("--filter takes field=value, got '\(item)'")
+                guard ListFilter(expression: item) != nil else {
+                    throw ValidationError("--filter takes field<op>value (op one of = != < <= > >=), got '\(item)'")
                 }
-                return "\(escape(String(item[..<equals])))=\(escape(String(item[item.index(after: equals)...])))"
+                return "filter=\(escape(item))"
             }
             var items: [JSONValue] = []
             var cursor: String?
@@ -243,6 +245,35 @@ struct BootDecisionsCommand: AsyncParsableCommand {
                 ("ANSWER", "answer"), ("ADDRESS", "address"), ("WHY", "reason")],
             rows: rows
         ).render()
+    }
+}
+
+struct MachineHistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "The machine's history: discovered, changes, hardware changes (with what changed), conflicts.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Machine id or name.") var machine: String
+    @Option(help: "Only this kind of entry, e.g. factsChanged, discovered, identityConflict.") var action: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let query = action.map { "?action=\(escape($0))" } ?? ""
+            let answer = try await connection.client().request(.GET, "/api/v1/machines/\(escape(machine))/history\(query)").json
+            if connection.json { return printJSON(answer) }
+            guard case .array(let items)? = answer.objectValue?["items"] else { return }
+            for item in items {
+                let fields = item.objectValue ?? [:]
+                let head = [fields["time"], fields["action"], fields["actor"], fields["state"]].compactMap { $0?.stringValue }
+                print(head.joined(separator: "  "))
+                // Fact changes print one per line; other details as compact JSON.
+                if case .array(let changes)? = fields["detail"]?.objectValue?["changes"] {
+                    for change in changes { print("    " + (change.objectValue?["summary"]?.stringValue ?? "")) }
+                } else if let detail = fields["detail"], detail != .null {
+                    print("    " + Table.cell(detail))
+                }
+            }
+        }
     }
 }
 
