@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev libssh2-1-dev libcurl4-openssl-dev)
-# Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses.
-runtime_packages=(ipxe curl ca-certificates)
+# Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses;
+# cpio and gzip pack the discovery image (deploy/build-discovery-image.sh downloads its Debian
+# packages itself with apt-get download, so busybox-static etc. are not installed on the host).
+runtime_packages=(ipxe curl ca-certificates cpio gzip)
 # Peers the tests talk to: sqlite3 to inspect the database; real TFTP clients (tftp-hpa, atftp;
 # curl is above); real DHCP clients (dhclient, udhcpc, dhcpcd) and dnsmasq as a relay and as the
 # address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces;
@@ -35,6 +37,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (install Swift 6 first)" >&2; exit 1; }
+# The discovery image unknown machines boot (cached: a no-op when nothing changed), served from
+# .build-discovery/boot-files by default.
+deploy/build-discovery-image.sh
 configuration=${CONFIGURATION:-debug}
 if $with_tests; then
     swift build -c "$configuration" --build-tests
