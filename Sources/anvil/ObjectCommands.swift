@@ -269,6 +269,8 @@ struct MachineHistoryCommand: AsyncParsableCommand {
                 // Fact changes print one per line; other details as compact JSON.
                 if case .array(let changes)? = fields["detail"]?.objectValue?["changes"] {
                     for change in changes { print("    " + (change.objectValue?["summary"]?.stringValue ?? "")) }
+                } else if let message = fields["detail"]?.objectValue?["message"]?.stringValue {
+                    print("    " + message)
                 } else if let detail = fields["detail"], detail != .null {
                     print("    " + Table.cell(detail))
                 }
