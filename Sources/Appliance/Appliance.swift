@@ -88,6 +88,7 @@ public struct Appliance: Sendable {
             store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
             bootFileRoots: [
                 BootFileRoot(path: configuration.bootFilesDirectory),
+                BootFileRoot(path: configuration.bootImageDirectory),
                 BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
             ],
             unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil,
@@ -120,13 +121,14 @@ public struct Appliance: Sendable {
             firstAdminSecret: firstAdminSecret, loadedContent: content, contentReport: report)
     }
 
-    /// TFTP over the boot files: the site directory first, then the packaged loaders.
+    /// TFTP over the boot files: the site directory first, then the built discovery image, then the packaged loaders.
     static func makeTFTPService(
         _ configuration: ApplianceConfiguration, logger: Logger, onListening: @escaping @Sendable (String, String) async -> Void
     ) throws -> TFTPService? {
         guard let listen = configuration.tftp.listen else { return nil }
         let source = LayeredBootFileSource([
             DirectoryBootFileSource(root: configuration.bootFilesDirectory),
+            DirectoryBootFileSource(root: configuration.bootImageDirectory),
             DirectoryBootFileSource(root: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
         ])
         var tftpLogger = logger

@@ -162,15 +162,19 @@ public struct ApplianceConfiguration: Codable, Sendable {
         /// Loaders shipped by Debian's `ipxe` package (`undionly.kpxe`, `ipxe.efi`, `snponly.efi`),
         /// served as they are so a package upgrade takes effect without a copy.
         public var loaderDirectory = "/usr/lib/ipxe"
+        /// The discovery image built by `deploy/build-discovery-image.sh` (`discovery/amd64/...`);
+        /// `<contentDirectory>/.build-discovery/boot-files` when not set. Searched after the site files.
+        public var imageDirectory: String?
 
         public init() {}
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case directory, loaderDirectory }
+        enum CodingKeys: String, CodingKey, CaseIterable { case directory, loaderDirectory, imageDirectory }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             directory = try c.decodeIfPresent(String.self, forKey: .directory)
             loaderDirectory = try c.decodeIfPresent(String.self, forKey: .loaderDirectory) ?? loaderDirectory
+            imageDirectory = try c.decodeIfPresent(String.self, forKey: .imageDirectory)
         }
     }
 
@@ -188,6 +192,8 @@ public struct ApplianceConfiguration: Codable, Sendable {
 
     /// The site boot-file directory, resolved against the data directory when not configured.
     public var bootFilesDirectory: String { bootFiles.directory ?? dataDirectory + "/boot-files" }
+    /// The built discovery image's directory, resolved against the content directory when not configured.
+    public var bootImageDirectory: String { bootFiles.imageDirectory ?? contentDirectory + "/.build-discovery/boot-files" }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, dhcp, bootFiles }
 
