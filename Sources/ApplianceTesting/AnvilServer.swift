@@ -117,7 +117,9 @@ public final class AnvilServer: @unchecked Sendable {
     }
 
     /// Runs a program to completion, reading its output through temporary files (no pipe deadlocks).
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) async throws -> CLIResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, timeout: Duration = .seconds(120)
+    ) async throws -> CLIResult {
         let scratch = try TemporaryDirectory(prefix: "anvil-cli")
         defer { scratch.remove() }
         FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
@@ -126,7 +128,7 @@ public final class AnvilServer: @unchecked Sendable {
         let process = try ChildProcess.spawn(
             [executable] + arguments, environment: environment, stdin: scratch.file("in"), stdout: scratch.file("out"),
             stderr: scratch.file("err"))
-        if await process.wait(timeout: .seconds(120)) == nil { process.killAndWait() }
+        if await process.wait(timeout: timeout) == nil { process.killAndWait() }
         return CLIResult(
             status: process.status ?? -1,
             stdout: (try? String(contentsOfFile: scratch.file("out"), encoding: .utf8)) ?? "",

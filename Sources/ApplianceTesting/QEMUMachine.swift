@@ -2,6 +2,21 @@ import Foundation
 
 /// A QEMU virtual machine that network-boots on a tap device inside a test namespace, its serial
 /// console written to a file. KVM is used when it works, software emulation (TCG) otherwise.
+/// What a machine's SMBIOS type 1 table says: what the agent reports as vendor, product, serial, UUID.
+public struct SMBIOSIdentity: Sendable {
+    public var vendor: String
+    public var product: String
+    public var serial: String
+    public var uuid: String
+
+    public init(vendor: String, product: String, serial: String, uuid: String) {
+        self.vendor = vendor
+        self.product = product
+        self.serial = serial
+        self.uuid = uuid
+    }
+}
+
 public final class QEMUMachine: @unchecked Sendable {
     public enum Firmware: String, Sendable {
         /// SeaBIOS with QEMU's iPXE option ROM on the NIC (the first DHCP already says "iPXE").
@@ -30,7 +45,7 @@ public final class QEMUMachine: @unchecked Sendable {
     /// Starts the machine on `tap` (which must exist in `namespace`).
     public static func start(
         firmware: Firmware = .bios, mac: String, tap: String, in namespace: NetworkNamespace, directory: TemporaryDirectory,
-        memoryMiB: Int = 256
+        memoryMiB: Int = 256, identity: SMBIOSIdentity? = nil, diskSizesMiB: [Int] = []
     ) throws -> QEMUMachine {
         let serial = directory.file("serial-\(mac.replacingOccurrences(of: ":", with: "")).log")
         FileManager.default.createFile(atPath: serial, contents: nil)
@@ -60,6 +75,19 @@ public final class QEMUMachine: @unchecked Sendable {
                     "-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no",
                 ]
             }
+        }
+        if let identity {
+            command += ["-smbios", "type=1,manufacturer=\(identity.vendor),product=\(identity.product),serial=\(identity.serial),uuid=\(identity.uuid)"]
+        }
+        // Sparse raw disks: the guest sees their size and serial, the host spends no space.
+        for (index, size) in diskSizesMiB.enumerated() {
+            let name = "disk-\(mac.replacingOccurrences(of: ":", with: ""))-\(index)"
+            let path = directory.file(name + ".raw")
+            FileManager.default.createFile(atPath: path, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.truncate(atOffset: UInt64(size) << 20)
+            try handle.close()
+            command += ["-drive", "if=none,id=d\(index),format=raw,file=\(path)", "-device", "virtio-blk-pci,drive=d\(index),serial=\(name)"]
         }
         let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
         let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)
