@@ -43,6 +43,9 @@ struct Route: Sendable, Hashable, CustomTestStringConvertible {
             Route(
                 method: .get, template: "/api/v1/machines/{key}/boot-decisions", example: "/api/v1/machines/\(World.machineName)/boot-decisions",
                 role: .viewer),
+            Route(
+                method: .get, template: "/api/v1/machines/{key}/history", example: "/api/v1/machines/\(World.machineName)/history",
+                role: .viewer),
             Route(method: .get, template: "/api/v1/boot-decisions", example: "/api/v1/boot-decisions?mac=52:54:00:00:00:01", role: .viewer),
             Route(method: .get, template: "/api/v1/events", example: "/api/v1/events?after=0", role: .viewer),
             Route(method: .get, template: "/api/v1/events/stream", example: "/api/v1/events/stream", role: .viewer, streams: true),
