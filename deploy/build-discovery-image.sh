@@ -28,7 +28,12 @@ modules=(virtio_net virtio_blk virtio_pci virtio_scsi e1000 e1000e igb ixgbe i40
 tools=(usr/sbin/dmidecode:dmidecode sbin/ethtool:ethtool usr/bin/ipmitool:ipmitool usr/sbin/nvme:nvme-cli
     usr/sbin/smartctl:smartmontools)
 
-for command in apt-get apt-cache dpkg cpio gzip sha256sum; do
+# One build at a time per cache (tests and setup may start it concurrently; a second caller waits
+# and then finds the stamp current).
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+for command in apt-get apt-cache dpkg cpio gzip sha256sum flock; do
     command -v "$command" >/dev/null || { echo "build-discovery-image: $command is missing (deploy/setup.sh installs it)" >&2; exit 1; }
 done
 
