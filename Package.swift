@@ -4,7 +4,7 @@ import PackageDescription
 // Layers (dependencies point downward only):
 //   0 pure     NetworkPrimitives, TFTPWire, DHCPWire
 //   1 domain   ProvisioningModel, BootPolicy, BootEnvRendering
-//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService
+//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService, FreeIPMIPower (over CFreeIPMI, CIPMIMonitoring)
 //   3 root     Appliance, anvil
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -124,11 +124,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .systemLibrary(name: "CFreeIPMI", pkgConfig: "libfreeipmi", providers: [.apt(["libfreeipmi-dev"])]),
+        .systemLibrary(name: "CIPMIMonitoring", pkgConfig: "libipmimonitoring", providers: [.apt(["libipmimonitoring-dev"])]),
+        .target(
+            name: "FreeIPMIPower",
+            dependencies: ["ProvisioningModel", "CFreeIPMI", "CIPMIMonitoring"],
+            swiftSettings: swiftSettings
+        ),
+
         // 3: root
         .target(
             name: "Appliance",
             dependencies: [
                 "ProvisioningModel", "BootEnvRendering", "BootPolicy", "SQLiteInventory", "HTTPAPI", "TFTPService", "DHCPService",
+                "FreeIPMIPower",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -245,6 +254,11 @@ let package = Package(
             name: "DHCPWireTests",
             dependencies: ["DHCPWire", "NetworkPrimitives", "ApplianceTesting", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Golden")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FreeIPMIPowerTests",
+            dependencies: ["FreeIPMIPower", "ProvisioningModel", "ApplianceTesting"],
             swiftSettings: swiftSettings
         ),
     ]

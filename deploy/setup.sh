@@ -17,7 +17,7 @@ runtime_packages=(ipxe curl ca-certificates cpio gzip)
 # address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces;
 # QEMU with SeaBIOS and its iPXE NIC ROMs, and OVMF (UEFI), for machines that really network-boot.
 test_packages=(sqlite3 procps busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables
-    qemu-system-x86 ipxe-qemu seabios ovmf)
+    qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

@@ -1,6 +1,7 @@
 import BootEnvRendering
 import BootPolicy
 import DHCPService
+import FreeIPMIPower
 import Foundation
 import HTTPAPI
 import Hummingbird
@@ -58,8 +59,12 @@ public struct Appliance: Sendable {
         let adminScheme = configuration.admin.tls == .off ? "http" : "https"
         let listening = ListeningAddresses()
         let bootDecisions = BootDecisionLog()
+        let power = PowerOperations(
+            store: store, power: FreeIPMIPower(configuration: .init(configuration.power, sdrCacheDirectory: data.sdrCacheDirectory)),
+            secrets: SecretBox(key: try data.bmcSecretKey()), concurrency: configuration.power.concurrency)
         let environment = AdminAPIEnvironment(
-            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all }, bootDecisions: bootDecisions)
+            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all }, bootDecisions: bootDecisions,
+            power: power)
 
         let adminServer: HTTPServerBuilder
         switch configuration.admin.tls {
@@ -104,6 +109,11 @@ public struct Appliance: Sendable {
             },
             logger: logger)
         var services: [any Service] = [admin, boot]
+        let seconds = { (interval: Int) in interval > 0 ? Duration.seconds(interval) : nil }
+        services.append(
+            PowerSchedule(
+                operations: power, syncInterval: seconds(configuration.power.syncIntervalSeconds),
+                sensorInterval: seconds(configuration.power.sensorIntervalSeconds), logger: logger))
         if let tftp = try makeTFTPService(configuration, logger: logger, onListening: onListening) { services.append(tftp) }
         if !configuration.dhcp.interfaces.isEmpty {
             var dhcpLogger = logger
@@ -177,4 +187,12 @@ actor ListeningAddresses {
     private(set) var all: [String: String] = [:]
 
     func record(_ plane: String, _ address: String) { all[plane] = address }
+}
+
+extension FreeIPMIPower.Configuration {
+    init(_ power: ApplianceConfiguration.Power, sdrCacheDirectory: String) {
+        self.init(
+            timeouts: IPMITimeouts(session: .milliseconds(Int(power.timeoutSeconds * 1000))), retries: power.retries,
+            minimumCommandInterval: .milliseconds(power.minimumIntervalMilliseconds), sdrCacheDirectory: sdrCacheDirectory)
+    }
 }

@@ -178,6 +178,38 @@ public struct ApplianceConfiguration: Codable, Sendable {
         }
     }
 
+    /// BMC commands over IPMI, the power-state sync and the sensor poll.
+    public struct Power: Codable, Sendable {
+        /// Give up on a BMC after this long per session or command.
+        public var timeoutSeconds = 10.0
+        /// Extra attempts when no session could be opened.
+        public var retries = 1
+        /// Pause between two commands to the same BMC.
+        public var minimumIntervalMilliseconds = 100
+        /// Machines a bulk command works on at once.
+        public var concurrency = 16
+        /// How often every BMC is asked for its power state (drift is recorded); 0 turns it off.
+        public var syncIntervalSeconds = 300
+        /// How often every BMC's sensors are read; 0 turns it off.
+        public var sensorIntervalSeconds = 600
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case timeoutSeconds, retries, minimumIntervalMilliseconds, concurrency, syncIntervalSeconds, sensorIntervalSeconds
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? timeoutSeconds
+            retries = try c.decodeIfPresent(Int.self, forKey: .retries) ?? retries
+            minimumIntervalMilliseconds = try c.decodeIfPresent(Int.self, forKey: .minimumIntervalMilliseconds) ?? minimumIntervalMilliseconds
+            concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency) ?? concurrency
+            syncIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .syncIntervalSeconds) ?? syncIntervalSeconds
+            sensorIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .sensorIntervalSeconds) ?? sensorIntervalSeconds
+        }
+    }
+
     public var dataDirectory = "./anvil-data"
     /// Holds `bootenvs/` and `templates/`; the source tree when run from a checkout.
     public var contentDirectory = "."
@@ -187,6 +219,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
     public var tftp = TFTP()
     public var dhcp = DHCP()
     public var bootFiles = BootFiles()
+    public var power = Power()
 
     public init() {}
 
@@ -195,7 +228,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
     /// The built discovery image's directory, resolved against the content directory when not configured.
     public var bootImageDirectory: String { bootFiles.imageDirectory ?? contentDirectory + "/.build-discovery/boot-files" }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, dhcp, bootFiles }
+    enum CodingKeys: String, CodingKey, CaseIterable { case dataDirectory, contentDirectory, logLevel, admin, boot, tftp, dhcp, bootFiles, power }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -207,6 +240,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
         tftp = try c.decodeIfPresent(TFTP.self, forKey: .tftp) ?? tftp
         dhcp = try c.decodeIfPresent(DHCP.self, forKey: .dhcp) ?? dhcp
         bootFiles = try c.decodeIfPresent(BootFiles.self, forKey: .bootFiles) ?? bootFiles
+        power = try c.decodeIfPresent(Power.self, forKey: .power) ?? power
     }
 
     /// Reads a YAML configuration file; unknown keys are errors (a typo must not silently fall back to a default).
@@ -224,7 +258,7 @@ public struct ApplianceConfiguration: Codable, Sendable {
                 let sections = [
                     ("admin", Admin.CodingKeys.allCases.map(\.rawValue)), ("boot", Boot.CodingKeys.allCases.map(\.rawValue)),
                     ("tftp", TFTP.CodingKeys.allCases.map(\.rawValue)), ("dhcp", DHCP.CodingKeys.allCases.map(\.rawValue)),
-                    ("bootFiles", BootFiles.CodingKeys.allCases.map(\.rawValue)),
+                    ("bootFiles", BootFiles.CodingKeys.allCases.map(\.rawValue)), ("power", Power.CodingKeys.allCases.map(\.rawValue)),
                 ]
                 for (section, keys) in sections {
                     if let child = node.mapping?[section] { Self.checkKeys(child, allowed: Set(keys), path: section, into: &problems) }
@@ -274,6 +308,12 @@ public struct ApplianceConfiguration: Codable, Sendable {
         }
         if let port = dhcp.bootServerPort { report.check((1...65535).contains(port), "dhcp.bootServerPort", "must be from 1 to 65535 or off") }
         report.check((1...65536).contains(tftp.maximumTransfers), "tftp.maximumTransfers", "must be from 1 to 65536")
+        report.check(power.timeoutSeconds >= 1 && power.timeoutSeconds <= 300, "power.timeoutSeconds", "must be from 1 to 300")
+        report.check((0...10).contains(power.retries), "power.retries", "must be from 0 to 10")
+        report.check((0...60_000).contains(power.minimumIntervalMilliseconds), "power.minimumIntervalMilliseconds", "must be from 0 to 60000")
+        report.check((1...1024).contains(power.concurrency), "power.concurrency", "must be from 1 to 1024")
+        report.check(power.syncIntervalSeconds == 0 || power.syncIntervalSeconds >= 10, "power.syncIntervalSeconds", "must be 0 (off) or at least 10")
+        report.check(power.sensorIntervalSeconds == 0 || power.sensorIntervalSeconds >= 10, "power.sensorIntervalSeconds", "must be 0 (off) or at least 10")
         return report.problems
     }
 }

@@ -27,14 +27,26 @@ public struct DataDirectory: Sendable {
     /// The key machine tokens are signed with; created on first start. Deleting it revokes every machine token.
     public var machineTokenKeyFile: String { url.appendingPathComponent("machine-token.key").path }
 
-    public func machineTokenKey() throws -> SymmetricKey {
-        if let text = try? String(contentsOfFile: machineTokenKeyFile, encoding: .utf8),
+    public func machineTokenKey() throws -> SymmetricKey { try key(at: machineTokenKeyFile) }
+
+    /// The key BMC passwords are sealed with, apart from the database so a copy of inventory.db
+    /// alone reveals none. Losing it means entering the BMC passwords again.
+    public var bmcSecretKeyFile: String { url.appendingPathComponent("bmc-secret.key").path }
+
+    public func bmcSecretKey() throws -> SymmetricKey { try key(at: bmcSecretKeyFile) }
+
+    /// FreeIPMI's SDR cache (sensor definitions, one file per BMC).
+    public var sdrCacheDirectory: String { url.appendingPathComponent("sdr-cache").path }
+
+    /// A 256-bit key kept in `path`, created on first use.
+    private func key(at path: String) throws -> SymmetricKey {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8),
             let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
         {
             return SymmetricKey(data: bytes)
         }
-        let key = MachineTokenAuthority.generateKey()
-        try Self.writeSecret(key.withUnsafeBytes { Data($0) }.base64EncodedString() + "\n", to: machineTokenKeyFile)
+        let key = SymmetricKey(size: .bits256)
+        try Self.writeSecret(key.withUnsafeBytes { Data($0) }.base64EncodedString() + "\n", to: path)
         return key
     }
 

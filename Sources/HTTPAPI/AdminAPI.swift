@@ -15,12 +15,16 @@ public struct AdminAPIEnvironment: Sendable {
     public var listeners: @Sendable () async -> [String: String]
     /// The DHCP server's latest boot answers, shown per machine.
     public var bootDecisions: BootDecisionLog
+    /// BMC records, power commands and sensors; without it those routes do not exist.
+    public var power: PowerOperations?
 
     public init(
         store: any InventoryStore, startedAt: Date = Date(), metricsText: @escaping @Sendable () -> String = { "" },
-        listeners: @escaping @Sendable () async -> [String: String] = { [:] }, bootDecisions: BootDecisionLog = BootDecisionLog()
+        listeners: @escaping @Sendable () async -> [String: String] = { [:] }, bootDecisions: BootDecisionLog = BootDecisionLog(),
+        power: PowerOperations? = nil
     ) {
         self.bootDecisions = bootDecisions
+        self.power = power
         self.store = store
         self.startedAt = startedAt
         self.metricsText = metricsText
@@ -59,6 +63,7 @@ public enum AdminAPI {
         }
         BootDecisionRoutes(store: store, decisions: environment.bootDecisions).register(in: catalog)
         MachineHistoryRoutes(store: store).register(in: catalog)
+        if let power = environment.power { PowerRoutes(store: store, operations: power).register(in: catalog) }
         EventRoutes(store: store).register(in: catalog)
         TokenRoutes(store: store).register(in: catalog)
         catalog.add(.get, "info", role: .viewer, tag: "appliance", summary: "Version, uptime and object counts") { _, _ in

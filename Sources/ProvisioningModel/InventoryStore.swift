@@ -46,6 +46,12 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case factsChanged
         /// A caller's identity points at several machines or contradicts one; nothing was merged.
         case identityConflict
+        /// A power command ran against the machine's BMC; the object is its `PowerOperationRecord`.
+        case powerAction
+        /// The power-state sync found the machine in another state than its last command left it.
+        case powerDrift
+        /// Something only a person can do (power a machine without a BMC by hand).
+        case operatorAction
     }
 
     public var cursor: Int64
@@ -159,6 +165,20 @@ public protocol InventoryStore: Sendable {
     func latestEventCursor() async throws -> Int64
     /// Wakes listeners after each committed change.
     var eventSignal: EventSignal { get }
+
+    // BMCs and power: credentials (password sealed by the caller), the operation log, sensor readings.
+    func saveBMCCredential(_ credential: StoredBMCCredential) async throws
+    func bmcCredential(machine: ObjectID) async throws -> StoredBMCCredential?
+    func bmcCredentials() async throws -> [StoredBMCCredential]
+    func deleteBMCCredential(machine: ObjectID) async throws
+    /// Records the operation with its notes in one transaction; a successful on/off/cycle sets the
+    /// machine's expected power state, and any reported state becomes the observed one.
+    func recordPowerOperation(_ operation: PowerOperationRecord, expectedPower: PowerState?, notes: [InventoryNote]) async throws
+    func powerOperations(machine: ObjectID, limit: Int) async throws -> [PowerOperationRecord]
+    /// A state the sync saw, kept on the BMC record (not in the operation log, which it would flood), with its notes.
+    func recordPowerObservation(machine: ObjectID, state: PowerState, at time: Date, notes: [InventoryNote], actor: String) async throws
+    func saveSensorSnapshot(_ snapshot: SensorSnapshot) async throws
+    func sensorSnapshot(machine: ObjectID) async throws -> SensorSnapshot?
 
     func createToken(_ token: APIToken, secretHash: String) async throws
     func token(secretHash: String) async throws -> APIToken?

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value: the type of params, patches and event payloads.
 ///
 /// Integers and fractional numbers stay distinct so a param schema can tell `integer` from `number`.
@@ -12,6 +14,11 @@ public enum JSONValue: Hashable, Sendable {
 
     public var objectValue: [String: JSONValue]? {
         if case .object(let members) = self { return members }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
         return nil
     }
 
@@ -94,4 +101,13 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
     public init(nilLiteral: ()) { self = .null }
+}
+
+extension JSONValue {
+    /// Any encodable value as JSON (for event details that carry a whole record).
+    public init(encoding value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        self = try JSONDecoder().decode(JSONValue.self, from: encoder.encode(value))
+    }
 }

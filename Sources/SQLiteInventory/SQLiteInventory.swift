@@ -296,7 +296,7 @@ public final class SQLiteInventory: InventoryStore {
     // MARK: Plumbing
 
     /// Runs a write transaction, maps SQLite failures to `InventoryError`, and signals new events after commit.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let (result, cursor): (T, Int64)
         do {
             (result, cursor) = try await pool.write { db in
@@ -311,7 +311,7 @@ public final class SQLiteInventory: InventoryStore {
         return result
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
         } catch let error as InventoryError {

@@ -67,6 +67,60 @@ enum Schema {
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }
+        // BMC credentials (password sealed by the caller), the power operation log and the latest sensor
+        // readings, each owned by its machine; and the power notes join the event log's actions.
+        migrator.registerMigration("v3-power") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE bmc_credential (
+                        machineKey TEXT PRIMARY KEY NOT NULL REFERENCES machine(key) ON DELETE CASCADE,
+                        address TEXT NOT NULL CHECK (length(address) > 0),
+                        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+                        username TEXT NOT NULL,
+                        sealedPassword BLOB NOT NULL,
+                        cipherSuite INTEGER NOT NULL CHECK (cipherSuite IN (3, 17)),
+                        workarounds TEXT NOT NULL CHECK (json_valid(workarounds)),
+                        expectedPower TEXT CHECK (expectedPower IN ('on', 'off')),
+                        observedPower TEXT CHECK (observedPower IN ('on', 'off')),
+                        observedAt TEXT,
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE power_operation (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        machineKey TEXT NOT NULL REFERENCES machine(key) ON DELETE CASCADE,
+                        action TEXT NOT NULL,
+                        requestedBy TEXT NOT NULL,
+                        startedAt TEXT NOT NULL,
+                        finishedAt TEXT NOT NULL,
+                        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'authentication-failed', 'unreachable', 'timeout', 'unsupported', 'refused', 'failed', 'manual')),
+                        state TEXT CHECK (state IN ('on', 'off')),
+                        message TEXT
+                    );
+                    CREATE INDEX power_operation_machine ON power_operation(machineKey, startedAt);
+
+                    CREATE TABLE sensor_snapshot (
+                        machineKey TEXT PRIMARY KEY NOT NULL REFERENCES machine(key) ON DELETE CASCADE,
+                        readAt TEXT NOT NULL,
+                        readings TEXT NOT NULL CHECK (json_valid(readings))
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE event_v3 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
+                            'powerAction', 'powerDrift', 'operatorAction')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v3 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v3 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+                    """)
+        }
         return migrator
     }
 

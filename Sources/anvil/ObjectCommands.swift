@@ -18,7 +18,9 @@ extension CLIKind {
 enum MachinesKind: CLIKind {
     static let kind = ObjectKind.machine
     static let columns: [(title: String, path: String)] = [("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("ARCH", "architecture"), ("BOOTENV", "bootEnv"), ("MACS", "interfaces[].mac")]
-    static var extraCommands: [any ParsableCommand.Type] { [BootDecisionsCommand.self, MachineHistoryCommand.self] }
+    static var extraCommands: [any ParsableCommand.Type] {
+        [BootDecisionsCommand.self, MachineHistoryCommand.self, MachineBMCCommand.self, MachineSensorsCommand.self]
+    }
 }
 enum SubnetsKind: CLIKind {
     static let kind = ObjectKind.subnet

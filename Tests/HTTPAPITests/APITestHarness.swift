@@ -238,10 +238,6 @@ extension JSONValue {
         return array[index]
     }
 
-    var arrayValue: [JSONValue]? {
-        if case .array(let elements) = self { return elements }
-        return nil
-    }
 
     var intValue: Int64? {
         if case .integer(let number) = self { return number }

@@ -1,0 +1,127 @@
+import ApplianceTesting
+import Foundation
+import ProvisioningModel
+import Testing
+
+/// Power through a real `anvil serve` and its CLI against real BMCs (ipmi_sim on 127.0.0.1):
+/// credentials attached from stdin, power actions and next-boot recorded with their outcomes,
+/// sensors, the manual driver, the drift sync, and no password anywhere it could leak.
+@Suite(.serialized) struct PowerEndToEndTests {
+    static func json(_ text: String) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) }
+
+    @Test func adminsPowerMachinesThroughTheirBMCsAndPasswordsNeverShow() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-power")
+        defer { directory.remove() }
+        let bmcs = [
+            try await IPMISimulator.start(in: directory.file("bmc-a")),
+            try await IPMISimulator.start(in: directory.file("bmc-b")),
+        ]
+        defer { bmcs.forEach { $0.stop() } }
+        // A short sync so drift shows up within the test; the sensor poll is left to the explicit reads.
+        try "power:\n  syncIntervalSeconds: 10\n  sensorIntervalSeconds: 0\n  timeoutSeconds: 5\n"
+            .write(toFile: directory.file("anvil.yaml"), atomically: true, encoding: .utf8)
+        let server = AnvilServer(dataDirectory: directory.file("data"))
+        try await server.start(extraArguments: ["--tftp-listen", "off", "--config", directory.file("anvil.yaml")])
+        defer { server.stopBlocking() }
+
+        for (index, name) in ["rack1-a", "rack1-b", "no-bmc"].enumerated() {
+            let created = try await server.cli([
+                "machines", "create", "--set", "name=\(name)", "--set", "interfaces=[{\"mac\":\"52:54:00:00:0a:0\(index)\"}]",
+            ])
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        // ipmi_sim speaks cipher suite 3 and needs the open-session-privilege workaround.
+        for (bmc, machine) in zip(bmcs, ["rack1-a", "rack1-b"]) {
+            let attached = try await server.cli(
+                [
+                    "machines", "bmc", "set", machine, "--address", bmc.address, "--port", "\(bmc.port)", "--username",
+                    bmc.username,
+                    "--cipher-suite", "3", "--workaround", "opensesspriv",
+                ], stdin: bmc.password + "\n")
+            #expect(attached.status == 0, "\(attached.stderr)")
+            #expect(!attached.stdout.contains(bmc.password))
+            #expect(try Self.json(attached.stdout).objectValue?["passwordSet"] == .bool(true))
+        }
+
+        // Cipher suite 0 is refused at the door, naming the field.
+        let weak = try await server.cli(
+            ["machines", "bmc", "set", "rack1-a", "--address", "127.0.0.1", "--username", "admin", "--cipher-suite", "0"],
+            stdin: "x\n")
+        #expect(weak.status != 0)
+        #expect(weak.stderr.contains("cipherSuite"), "\(weak.stderr)")
+
+        // Bulk power on: both BMCs turn on; the machine without a BMC gets the manual driver.
+        let on = try await server.cli(["power", "on", "rack1-a", "rack1-b", "no-bmc", "--json"])
+        #expect(on.status == 1, "a manual machine is not a success: \(on.stdout)")
+        let results = try Self.json(on.stdout).objectValue?["results"]?.arrayValue ?? []
+        #expect(results.map { $0.objectValue?["outcome"]?.stringValue } == ["success", "success", "manual"])
+        #expect(results.prefix(2).allSatisfy { $0.objectValue?["state"] == .string("on") })
+        #expect(bmcs.allSatisfy { $0.isPoweredOn })
+        let operatorNotes = try await server.cli(["machines", "history", "no-bmc", "--action", "operatorAction"])
+        #expect(operatorNotes.stdout.contains("has no BMC: on it by hand"), "\(operatorNotes.stdout)")
+
+        // Next boot from the network, then a cycle; both recorded.
+        let pxe = try await server.cli(["power", "pxe", "rack1-a", "--uefi", "--cycle"])
+        #expect(pxe.status == 0, "\(pxe.stdout)\(pxe.stderr)")
+        #expect(bmcs[0].bootDevice == "pxe")
+        // ipmi_sim powers back on about a second after the cycle's off.
+        for _ in 0..<300 where !bmcs[0].isPoweredOn { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(bmcs[0].chassisCalls.filter { $0.hasPrefix("set power") }.suffix(2) == ["set power 0", "set power 1"])
+        let status = try await server.cli(["power", "status", "rack1-a"])
+        #expect(status.status == 0 && status.stdout.contains("on"), "\(status.stdout)")
+        let powerHistory = try await server.cli(["machines", "history", "rack1-a", "--action", "powerAction", "--json"])
+        let recorded = (try Self.json(powerHistory.stdout).objectValue?["items"]?.arrayValue ?? []).compactMap {
+            $0.objectValue?["detail"]?.objectValue?["action"]?.stringValue
+        }
+        #expect(recorded == ["on", "boot-pxe", "cycle", "status"])
+
+        // Sensors, read live through the CLI.
+        let sensors = try await server.cli(["machines", "sensors", "rack1-b", "--json"])
+        let readings = try Self.json(sensors.stdout).objectValue?["readings"]?.arrayValue ?? []
+        #expect(
+            readings.contains {
+                $0.objectValue?["name"] == "CPU Temp" && [.integer(45), .number(45)].contains($0.objectValue?["value"])
+            }, "\(sensors.stdout)")
+
+        // A wrong password is an authentication failure naming the BMC, and does not hold up the other BMC.
+        let wrongPassword = try await server.cli(
+            [
+                "machines", "bmc", "set", "rack1-b", "--address", bmcs[1].address, "--port", "\(bmcs[1].port)", "--username",
+                "admin",
+                "--cipher-suite", "3", "--workaround", "opensesspriv",
+            ], stdin: "wrong-password-123\n")
+        #expect(wrongPassword.status == 0)
+        let mixed = try Self.json(try await server.cli(["power", "off", "rack1-a", "rack1-b", "--json"]).stdout)
+        let outcomes = mixed.objectValue?["results"]?.arrayValue?.map { $0.objectValue ?? [:] } ?? []
+        #expect(outcomes.first?["outcome"] == "success")
+        #expect(outcomes.last?["outcome"] == "authentication-failed")
+        #expect(outcomes.last?["message"]?.stringValue?.contains("127.0.0.1:\(bmcs[1].port)") == true)
+        #expect(!bmcs[0].isPoweredOn && bmcs[1].isPoweredOn)
+
+        // Drift: rack1-a was switched off by Anvil; someone turns it on at the chassis. The sync notices.
+        try bmcs[0].setPower(true)
+        var drift = ""
+        for _ in 0..<60 where !drift.contains("powerDrift") {
+            try await Task.sleep(for: .seconds(1))
+            drift = try await server.cli(["machines", "history", "rack1-a", "--action", "powerDrift"]).stdout
+        }
+        #expect(drift.contains("powerDrift"), "no drift recorded within 60 s")
+
+        // No password in the API's answers, the event log or the server's log.
+        let shown = try await server.cli(["machines", "bmc", "show", "rack1-a"])
+        let events = try await server.cli(["events", "--json"])
+        for bmc in bmcs {
+            #expect(!shown.stdout.contains(bmc.password))
+            #expect(!events.stdout.contains(bmc.password))
+            #expect(!server.log.contains(bmc.password))
+        }
+        #expect(!server.log.contains("wrong-password-123"))
+        #expect(!events.stdout.contains("wrong-password-123"))
+        // WAL mode: recent writes are still in the -wal file.
+        let database = ["inventory.db", "inventory.db-wal"].compactMap {
+            FileManager.default.contents(atPath: directory.file("data/\($0)"))
+        }
+        .map { String(decoding: $0, as: UTF8.self) }.joined()
+        #expect(!database.contains(bmcs[0].password), "the password is sealed at rest")
+    }
+}
