@@ -36,9 +36,12 @@ public final class DHCPLab: @unchecked Sendable {
             throw error
         }
         let lab = DHCPLab(
-            directory: directory, server: server, clients: clients, clientInterface: "c" + UUID().uuidString.prefix(8).lowercased())
+            directory: directory, server: server, clients: clients,
+            clientInterface: "c" + UUID().uuidString.prefix(8).lowercased())
         do {
-            try await server.run(["ip", "link", "add", serverInterface, "type", "veth", "peer", "name", lab.clientInterface, "netns", clients.name])
+            try await server.run([
+                "ip", "link", "add", serverInterface, "type", "veth", "peer", "name", lab.clientInterface, "netns", clients.name,
+            ])
             try await server.run(["ip", "addr", "add", "\(serverAddress)/24", "dev", serverInterface])
             try await server.run(["ip", "link", "set", serverInterface, "up"])
             try await clients.run(["ip", "link", "set", lab.clientInterface, "up"])
@@ -51,8 +54,24 @@ public final class DHCPLab: @unchecked Sendable {
         return lab
     }
 
+    /// A lab whose clients namespace is a rack: a bridge joining the server's link and one tap per
+    /// QEMU machine. TFTP listens on the provisioning link for firmware that fetches its loader that way.
+    public static func rack(taps: [String] = ["tap0"], extraArguments: [String] = []) async throws -> DHCPLab {
+        try await start(extraArguments: ["--tftp-listen", "0.0.0.0:69"] + extraArguments) { lab in
+            try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
+            try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
+            for tap in taps {
+                try await lab.clients.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"])
+                try await lab.clients.run(["ip", "link", "set", tap, "master", "br0"])
+                try await lab.clients.run(["ip", "link", "set", tap, "up"])
+            }
+            try await lab.clients.run(["ip", "link", "set", "br0", "up"])
+        }
+    }
+
     public func startAnvil(extraArguments: [String] = []) async throws {
-        try await anvil.start(extraArguments: ["--boot-listen", "0.0.0.0:8080", "--dhcp-interface", Self.serverInterface] + extraArguments)
+        try await anvil.start(
+            extraArguments: ["--boot-listen", "0.0.0.0:8080", "--dhcp-interface", Self.serverInterface] + extraArguments)
     }
 
     /// Runs the `anvil` CLI inside the server namespace against this lab's server.
@@ -63,10 +82,11 @@ public final class DHCPLab: @unchecked Sendable {
 
     /// Creates the lab's full-mode subnet (range .100–.199), plus `extra` settings (`name=value`).
     public func createSubnet(name: String = "lab", extra: [String] = []) async throws {
-        let settings = [
-            "name=\(name)", "network=10.77.0.0/24", "rangeStart=10.77.0.100", "rangeEnd=10.77.0.199", "router=10.77.0.1",
-            "dnsServers=[\"10.77.0.53\"]", "domain=lab.test",
-        ] + extra
+        let settings =
+            [
+                "name=\(name)", "network=10.77.0.0/24", "rangeStart=10.77.0.100", "rangeEnd=10.77.0.199", "router=10.77.0.1",
+                "dnsServers=[\"10.77.0.53\"]", "domain=lab.test",
+            ] + extra
         try await cli(["subnets", "create"] + settings.flatMap { ["--set", $0] })
     }
 
@@ -81,12 +101,16 @@ public final class DHCPLab: @unchecked Sendable {
 
     /// A MAC address of an interface in one of the lab's namespaces.
     public func mac(of interface: String, in namespace: NetworkNamespace) async throws -> String {
-        try await namespace.run(["cat", "/sys/class/net/\(interface)/address"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await namespace.run(["cat", "/sys/class/net/\(interface)/address"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     /// Runs `anvil dhcp probe` from `interface` in `namespace`; returns the replies' dumps, one per reply.
-    public func probe(from interface: String, in namespace: NetworkNamespace, _ arguments: [String] = [], wait: Double = 3) async throws -> [String] {
-        let command = namespace.wrap([AnvilServer.binary, "dhcp", "probe", "--interface", interface, "--json", "--wait", "\(wait)"] + arguments)
+    public func probe(
+        from interface: String, in namespace: NetworkNamespace, _ arguments: [String] = [], wait: Double = 3
+    ) async throws -> [String] {
+        let command = namespace.wrap(
+            [AnvilServer.binary, "dhcp", "probe", "--interface", interface, "--json", "--wait", "\(wait)"] + arguments)
         let result = try await AnvilServer.run(command[0], Array(command.dropFirst()))
         return result.stdout.split(separator: "\n").compactMap { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["dump"] as? String

@@ -85,7 +85,57 @@ public final class IPMISimulator: Sendable {
         try (on ? "1\n" : "0\n").write(toFile: directory + "/power", atomically: true, encoding: .utf8)
     }
 
-    public func stop() { process.killAndWait() }
+    /// Stops ipmi_sim and the machine it powers, if any (both by PID).
+    public func stop() {
+        stopMachine()
+        process.killAndWait()
+    }
+
+    // MARK: - A machine behind the BMC
+
+    /// Wires chassis control to a machine: power on starts `command` detached inside `namespace`
+    /// (QEMU, from `QEMUMachine.command`), power off kills it, reset restarts it, and the power
+    /// state follows the process (a machine that exits is off).
+    public func wirePower(to command: [String], in namespace: NetworkNamespace) throws {
+        let quoted = namespace.wrap(command).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(
+            separator: " ")
+        let hook = """
+            #!/bin/sh
+            dir=$(dirname "$0")
+            pidfile="$dir/machine.pid"
+            running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+            start() {
+                running && return 0
+                # setsid: the machine must not hold ipmi_sim's output or die with the chassis program.
+                setsid \(quoted) </dev/null >>"$dir/machine.log" 2>&1 &
+                echo $! > "$pidfile"
+            }
+            stop() {
+                running && kill -9 "$(cat "$pidfile")"
+                rm -f "$pidfile"
+            }
+            case "$1 $2" in
+            "power 1") start ;;
+            "power 0") stop ;;
+            "reset 1") stop; start ;;
+            esac
+
+            """
+        try hook.write(toFile: directory + "/hook", atomically: true, encoding: .utf8)
+        chmod(directory + "/hook", 0o755)
+    }
+
+    /// The PID of the machine behind the BMC while it runs.
+    public var machinePID: pid_t? {
+        guard let pid = state("machine.pid").flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
+        return pid
+    }
+
+    public func stopMachine() {
+        guard let pid = machinePID else { return }
+        kill(pid, SIGKILL)
+        for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+    }
 
     private func state(_ name: String) -> String? {
         (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -113,7 +163,12 @@ public final class IPMISimulator: Sendable {
         get)
             for what in "$@"; do
                 case $what in
-                power) echo "power:$(cat "$dir/power" 2>/dev/null || echo 0)" ;;
+                power)
+                    # With a machine wired, power follows its process.
+                    if [ -f "$dir/machine.pid" ] && ! kill -0 "$(cat "$dir/machine.pid")" 2>/dev/null; then
+                        echo 0 > "$dir/power"; rm -f "$dir/machine.pid"
+                    fi
+                    echo "power:$(cat "$dir/power" 2>/dev/null || echo 0)" ;;
                 boot) echo "boot:$(cat "$dir/boot" 2>/dev/null || echo default)" ;;
                 esac
             done ;;

@@ -47,7 +47,26 @@ public final class QEMUMachine: @unchecked Sendable {
         firmware: Firmware = .bios, mac: String, tap: String, in namespace: NetworkNamespace, directory: TemporaryDirectory,
         memoryMiB: Int = 256, identity: SMBIOSIdentity? = nil, diskSizesMiB: [Int] = []
     ) throws -> QEMUMachine {
-        let serial = directory.file("serial-\(mac.replacingOccurrences(of: ":", with: "")).log")
+        let command = try self.command(
+            firmware: firmware, mac: mac, tap: tap, directory: directory, memoryMiB: memoryMiB, identity: identity,
+            diskSizesMiB: diskSizesMiB)
+        let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
+        let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)
+        return QEMUMachine(mac: mac, serialLog: serialLog(mac: mac, directory: directory), qemuLog: log, process: process)
+    }
+
+    /// Where the machine's serial console is written (QEMU truncates it on every start).
+    public static func serialLog(mac: String, directory: TemporaryDirectory) -> String {
+        directory.file("serial-\(mac.replacingOccurrences(of: ":", with: "")).log")
+    }
+
+    /// The QEMU command line for the machine, for starting it here or from a BMC's chassis control.
+    /// Creates the machine's files (console log, UEFI variables, sparse disks).
+    public static func command(
+        firmware: Firmware = .bios, mac: String, tap: String, directory: TemporaryDirectory, memoryMiB: Int = 256,
+        identity: SMBIOSIdentity? = nil, diskSizesMiB: [Int] = []
+    ) throws -> [String] {
+        let serial = serialLog(mac: mac, directory: directory)
         FileManager.default.createFile(atPath: serial, contents: nil)
         let accelerator = kvmWorks ? "kvm:tcg" : "tcg"
         var command = [
@@ -57,7 +76,9 @@ public final class QEMUMachine: @unchecked Sendable {
         ]
         switch firmware {
         case .bios:
-            command += ["-machine", "pc,accel=\(accelerator),graphics=off", "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1"]
+            command += [
+                "-machine", "pc,accel=\(accelerator),graphics=off", "-device", "virtio-net-pci,netdev=n0,mac=\(mac),bootindex=1",
+            ]
         case .uefiPXE, .uefiHTTP:
             // OVMF writes its variables: each machine gets its own copy of the template.
             let variables = directory.file("ovmf-vars-\(mac.replacingOccurrences(of: ":", with: "")).fd")
@@ -77,7 +98,10 @@ public final class QEMUMachine: @unchecked Sendable {
             }
         }
         if let identity {
-            command += ["-smbios", "type=1,manufacturer=\(identity.vendor),product=\(identity.product),serial=\(identity.serial),uuid=\(identity.uuid)"]
+            command += [
+                "-smbios",
+                "type=1,manufacturer=\(identity.vendor),product=\(identity.product),serial=\(identity.serial),uuid=\(identity.uuid)",
+            ]
         }
         // Sparse raw disks: the guest sees their size and serial, the host spends no space.
         for (index, size) in diskSizesMiB.enumerated() {
@@ -87,11 +111,12 @@ public final class QEMUMachine: @unchecked Sendable {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             try handle.truncate(atOffset: UInt64(size) << 20)
             try handle.close()
-            command += ["-drive", "if=none,id=d\(index),format=raw,file=\(path)", "-device", "virtio-blk-pci,drive=d\(index),serial=\(name)"]
+            command += [
+                "-drive", "if=none,id=d\(index),format=raw,file=\(path)", "-device",
+                "virtio-blk-pci,drive=d\(index),serial=\(name)",
+            ]
         }
-        let log = directory.file("qemu-\(mac.replacingOccurrences(of: ":", with: "")).log")
-        let process = try ChildProcess.spawn(namespace.wrap(command), stdout: log, stderr: log)
-        return QEMUMachine(mac: mac, serialLog: serial, qemuLog: log, process: process)
+        return command
     }
 
     /// `/dev/kvm` can exist and still not run firmware: the nested "PVM" flavour (module `kvm_pvm`)

@@ -50,16 +50,7 @@ struct DiscoveryEndToEndTests {
     @Test("two machines appear with their exact facts; a reboot adds none; a pulled disk is a facts change with its diff")
     func discovery() async throws {
         try await DiscoveryImage.build()
-        let lab = try await DHCPLab.start(extraArguments: ["--tftp-listen", "0.0.0.0:69"], prepare: { lab in
-            try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
-            try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
-            for tap in ["tap0", "tap1"] {
-                try await lab.clients.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"])
-                try await lab.clients.run(["ip", "link", "set", tap, "master", "br0"])
-                try await lab.clients.run(["ip", "link", "set", tap, "up"])
-            }
-            try await lab.clients.run(["ip", "link", "set", "br0", "up"])
-        })
+        let lab = try await DHCPLab.rack(taps: ["tap0", "tap1"])
         defer { lab.stop() }
         try await lab.createSubnet()
 

@@ -8,19 +8,6 @@ import Testing
 /// would slow each other down and share one lab address space).
 @Suite("Firmware boots from Anvil", .serialized, .timeLimit(.minutes(20)))
 struct FirmwareBootTests {
-    /// A lab whose clients namespace is a rack: a bridge joining the server's link and a tap for QEMU.
-    /// TFTP listens on the provisioning link for firmware that fetches its loader that way.
-    static func rack() async throws -> DHCPLab {
-        try await DHCPLab.start(extraArguments: ["--tftp-listen", "0.0.0.0:69"], prepare: { lab in
-            // The rack: a bridge joining the server's link and the machine's tap.
-            try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
-            try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
-            try await lab.clients.run(["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])
-            try await lab.clients.run(["ip", "link", "set", "tap0", "master", "br0"])
-            for link in ["br0", "tap0"] { try await lab.clients.run(["ip", "link", "set", link, "up"]) }
-        })
-    }
-
     /// The admin API's record of what the DHCP server told `mac`, as JSON text.
     static func bootDecisions(_ lab: DHCPLab, mac: String) async throws -> String {
         let token = try String(contentsOfFile: lab.anvil.dataDirectory + "/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -39,7 +26,7 @@ struct FirmwareBootTests {
         _ firmware: QEMUMachine.Firmware, mac: String, _ check: (DHCPLab, QEMUMachine, String) async throws -> Void
     ) async throws {
         try await DiscoveryImage.build()
-        let lab = try await rack()
+        let lab = try await DHCPLab.rack()
         defer { lab.stop() }
         try await lab.createSubnet()
         let started = ContinuousClock.now

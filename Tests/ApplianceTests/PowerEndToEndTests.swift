@@ -124,4 +124,65 @@ import Testing
         .map { String(decoding: $0, as: UTF8.self) }.joined()
         #expect(!database.contains(bmcs[0].password), "the password is sealed at rest")
     }
+
+    /// A BMC whose chassis control starts and stops a QEMU machine: Anvil sets PXE as the next boot,
+    /// powers it on, and the machine network-boots the discovery image and calls home as the machine
+    /// Anvil knows (by its MAC); a cycle boots it again; off stops it.
+    @Test(.timeLimit(.minutes(20))) func aMachinePoweredOnThroughItsBMCNetworkBootsFromAnvil() async throws {
+        try await DiscoveryImage.build()
+        let lab = try await DHCPLab.rack()
+        defer { lab.stop() }
+        try await lab.createSubnet()
+        let mac = "52:54:00:b3:c0:01"
+        let identity = SMBIOSIdentity(
+            vendor: "AnvilLab", product: "P1", serial: "PWR-0001", uuid: "5a1b0000-0000-4000-8000-00000000b301")
+        // The BMC answers on the server namespace's loopback; the machine runs in the rack.
+        let bmc = try await IPMISimulator.start(in: lab.directory.file("bmc"), namespace: lab.server)
+        defer { bmc.stop() }
+        try bmc.wirePower(
+            to: try QEMUMachine.command(mac: mac, tap: "tap0", directory: lab.directory, memoryMiB: 512, identity: identity),
+            in: lab.clients)
+        let console = QEMUMachine.serialLog(mac: mac, directory: lab.directory)
+        func waitForCallHome(_ what: String) async throws {
+            for _ in 0..<600 {
+                if ((try? String(contentsOfFile: console, encoding: .utf8)) ?? "").contains("anvil-agent: called home") { return }
+                try await Task.sleep(for: .seconds(1))
+            }
+            Issue.record("\(what): no call-home on the console within 600 s")
+        }
+
+        try await lab.cli([
+            "machines", "create", "--set", "name=vm1", "--set", "bootEnv=discovery", "--set", "interfaces=[{\"mac\":\"\(mac)\"}]",
+        ])
+        let passwordFile = lab.directory.file("bmc-password")
+        FileManager.default.createFile(
+            atPath: passwordFile, contents: Data((bmc.password + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        try await lab.cli([
+            "machines", "bmc", "set", "vm1", "--address", "127.0.0.1", "--port", "\(bmc.port)", "--username", bmc.username,
+            "--password-file", passwordFile, "--cipher-suite", "3", "--workaround", "opensesspriv",
+        ])
+
+        try await lab.cli(["power", "pxe", "vm1"])
+        #expect(bmc.bootDevice == "pxe")
+        #expect(bmc.machinePID == nil)
+        try await lab.cli(["power", "on", "vm1"])
+        let firstPID = try #require(bmc.machinePID, "power on started no machine: \(bmc.chassisCalls)")
+        try await waitForCallHome("first boot")
+        let listed = try Self.json(try await lab.cli(["machines", "list", "--json"]).stdout).arrayValue ?? []
+        #expect(listed.count == 1, "the machine called home as the one Anvil knew: \(listed)")
+        #expect(listed.first?.objectValue?["facts"]?.objectValue?["systemSerial"] == .string(identity.serial))
+
+        // A cycle restarts the machine (QEMU starts its console afresh) and it boots from Anvil again.
+        try "".write(toFile: console, atomically: false, encoding: .utf8)
+        try await lab.cli(["power", "cycle", "vm1"])
+        for _ in 0..<100 where bmc.machinePID == nil || bmc.machinePID == firstPID {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(bmc.machinePID != nil && bmc.machinePID != firstPID, "the cycle did not restart the machine: \(bmc.chassisCalls)")
+        try await waitForCallHome("after the cycle")
+
+        let off = try await lab.cli(["power", "off", "vm1", "--json"])
+        #expect(try Self.json(off.stdout).objectValue?["results"]?.arrayValue?.first?.objectValue?["state"] == "off")
+        #expect(bmc.machinePID == nil)
+    }
 }
