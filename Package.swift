@@ -174,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "AnvilBenchmarks",
             dependencies: [
-                "ApplianceTesting",
+                "ApplianceTesting", "FreeIPMIPower", "ProvisioningModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -99,6 +99,7 @@ public struct Appliance: Sendable {
             unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil,
             machineTokens: MachineTokenAuthority(key: try data.machineTokenKey()), metricsText: metricsText, logger: logger)
         bootPlane.unknownCallHomeRate = (configuration.boot.unknownCallHomesPerSecond, configuration.boot.unknownCallHomeBurst)
+        bootPlane.power = power
         let boot = Application(
             router: BootPlane.makeRouter(bootPlane),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),

@@ -54,14 +54,15 @@ public final class IPMISimulator: Sendable {
         let simulator = IPMISimulator(
             address: address, port: port, username: username, password: password, directory: directory, process: process)
         // A bad emu line stops ipmi_sim before it opens its port while the process stays alive: wait for the socket.
-        for _ in 0..<100 {
+        for _ in 0..<400 {
             if simulator.isListening { return simulator }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let exit = process.status.map { "exited with \($0)" } ?? "still running"
         process.killAndWait()
         let log = (try? String(contentsOfFile: directory + "/ipmi_sim.log", encoding: .utf8)) ?? ""
-        throw AnvilServerError("ipmi_sim did not open UDP \(address):\(port): \(log)")
+        throw AnvilServerError("ipmi_sim (\(exit)) did not open UDP \(address):\(port) within 20 s: \(log)")
     }
 
     private init(address: String, port: Int, username: String, password: String, directory: String, process: ChildProcess) {
@@ -143,7 +144,10 @@ public final class IPMISimulator: Sendable {
 
     /// The UDP socket is in the process's own network namespace's table.
     private var isListening: Bool {
-        let table = (try? String(contentsOfFile: "/proc/\(process.pid)/net/udp", encoding: .utf8)) ?? ""
+        // Read to the end: procfs files report size 0, and the table outgrows one page with many sockets.
+        let handle = FileHandle(forReadingAtPath: "/proc/\(process.pid)/net/udp")
+        defer { try? handle?.close() }
+        let table = String(decoding: (try? handle?.readToEnd()) ?? Data(), as: UTF8.self)
         let portHex = ":" + String(format: "%04X", port)
         return table.split(separator: "\n").contains { line in
             line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first?.hasSuffix(portHex) == true

@@ -16,6 +16,8 @@ struct AgentRoutes: Sendable {
     let tokens: MachineTokenAuthority
     let agentScript: String
     let unauthenticatedLimit: TokenBucket
+    /// Attaches BMC credentials from the BMC address a call-home reports, when a credential set matches.
+    let power: PowerOperations?
     let logger: Logger
 
     /// How long a token handed to the agent lasts; polls renew it past half-life.
@@ -26,7 +28,8 @@ struct AgentRoutes: Sendable {
     func register(in router: Router<BasicRequestContext>) {
         router.get("/agent/anvil-agent.sh") { _, _ in
             guard let script = try? String(contentsOfFile: agentScript, encoding: .utf8) else {
-                throw APIError(.internalServerError, code: "agent_missing", message: "the agent script \(agentScript) is not readable")
+                throw APIError(
+                    .internalServerError, code: "agent_missing", message: "the agent script \(agentScript) is not readable")
             }
             return Response(
                 status: .ok, headers: [.contentType: "text/x-shellscript; charset=utf-8"],
@@ -64,6 +67,11 @@ struct AgentRoutes: Sendable {
         let outcome = try await intake.receive(report, authenticatedAs: tokenMachine)
         Counter(label: "anvil_callhome_total", dimensions: [("outcome", outcome.label)]).increment()
         switch outcome {
+        case .discovered(let machine), .updated(let machine, _):
+            await attachBMC(of: machine, facts: report.facts)
+        default: break
+        }
+        switch outcome {
         case .discovered(let machine):
             logger.info("machine discovered", metadata: ["machine": "\(machine.name)", "id": "\(machine.id)"])
             return try answer(machine, changes: [], status: .created)
@@ -77,6 +85,20 @@ struct AgentRoutes: Sendable {
         case .conflict(let message):
             logger.warning("call-home identity conflict", metadata: ["problem": "\(message)"])
             throw APIError(.conflict, code: "identity_conflict", message: message)
+        }
+    }
+
+    /// A failure here is logged, never the call-home's: the machine is in the inventory either way.
+    private func attachBMC(of machine: Machine, facts: HardwareFacts) async {
+        guard let power else { return }
+        do {
+            if let set = try await power.attachFromFacts(facts, machine: machine.id, actor: "callhome") {
+                logger.info(
+                    "BMC attached",
+                    metadata: ["machine": "\(machine.name)", "address": "\(facts.bmc?.address ?? "")", "credentialSet": "\(set)"])
+            }
+        } catch {
+            logger.warning("BMC not attached", metadata: ["machine": "\(machine.name)", "error": "\(error)"])
         }
     }
 
@@ -102,7 +124,8 @@ struct AgentRoutes: Sendable {
                 throw APIError(.forbidden, code: "forbidden", message: "the token is for another machine")
             }
             let renew = tokens.verify(token, now: Date() + Self.agentTokenLifetime / 2)
-            let renewal = (try? renew.get()) == nil ? tokens.issue(for: machine, validFor: Self.agentTokenLifetime, now: Date()) : nil
+            let renewal =
+                (try? renew.get()) == nil ? tokens.issue(for: machine, validFor: Self.agentTokenLifetime, now: Date()) : nil
             return (machine, renewal)
         }
     }

@@ -16,6 +16,8 @@ public struct BootPlaneEnvironment: Sendable {
     public var machineTokens: MachineTokenAuthority
     /// Call-homes without a token (unknown machines) allowed per second, and at once.
     public var unknownCallHomeRate: (perSecond: Double, burst: Double) = (50, 200)
+    /// Attaches BMCs reported by call-homes from credential sets; nil leaves them unattached.
+    public var power: PowerOperations?
     public var logger: Logger
 
     public init(
@@ -53,6 +55,7 @@ public enum BootPlane {
             intake: CallHomeIntake(store: environment.store), tokens: environment.machineTokens,
             agentScript: environment.renderer.templatesDirectory + "/agent/anvil-agent.sh",
             unauthenticatedLimit: TokenBucket(rate: environment.unknownCallHomeRate.perSecond, burst: environment.unknownCallHomeRate.burst),
+            power: environment.power,
             logger: environment.logger
         ).register(in: router)
         AdminAPI.addOperationalRoutes(to: router, metricsText: environment.metricsText)

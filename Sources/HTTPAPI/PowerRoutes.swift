@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NetworkPrimitives
 import ProvisioningModel
 
 /// BMC records, power commands and sensors. A BMC password goes in with `PUT …/bmc` and never
@@ -54,7 +55,64 @@ struct PowerRoutes {
         static let fields: Set<String> = ["action", "machines", "boot"]
     }
 
+    /// `PUT bmc-credential-sets/{name}`.
+    struct CredentialSetRequest: Decodable {
+        var network: String
+        var port: Int?
+        var username: String
+        var password: String
+        var cipherSuite: Int?
+        var workarounds: [String]?
+        static let fields: Set<String> = ["network", "port", "username", "password", "cipherSuite", "workarounds"]
+    }
+
+    struct CredentialSetView: Encodable {
+        var name: String
+        var network: String
+        var port: Int
+        var username: String
+        var passwordSet = true
+        var cipherSuite: Int
+        var workarounds: [String]
+        var updatedAt: Date
+
+        init(_ set: StoredBMCCredentialSet) {
+            name = set.name
+            network = set.network.description
+            port = set.port
+            username = set.username
+            cipherSuite = Int(set.cipherSuite)
+            workarounds = set.workarounds
+            updatedAt = set.updatedAt
+        }
+    }
+
     func register(in catalog: RouteCatalog) {
+        catalog.add(
+            .put, "bmc-credential-sets/{name}", role: .admin, tag: "power",
+            summary: "Credentials for every BMC in a network: attached to machines whose agent reports a BMC address in it"
+        ) {
+            request, context in
+            let name = try context.parameters.require("name")
+            let body = try RequestBody.decode(
+                CredentialSetRequest.self, from: try await RequestBody.json(request), knownFields: CredentialSetRequest.fields)
+            let endpoint = BMCEndpoint(
+                address: "", port: body.port ?? 623, username: body.username, password: body.password,
+                cipherSuite: UInt8(clamping: body.cipherSuite ?? 17), workarounds: body.workarounds ?? [])
+            try await operations.saveCredentialSet(name: name, network: body.network, endpoint: endpoint)
+            let saved = try await store.bmcCredentialSets().first { $0.name == name }
+            return try JSONResponse.make(saved.map(CredentialSetView.init))
+        }
+        catalog.add(
+            .get, "bmc-credential-sets", role: .viewer, tag: "power", summary: "BMC credential sets (never their passwords)"
+        ) { _, _ in
+            try JSONResponse.make(["items": try await store.bmcCredentialSets().map(CredentialSetView.init)])
+        }
+        catalog.add(.delete, "bmc-credential-sets/{name}", role: .admin, tag: "power", summary: "Remove a BMC credential set") {
+            _, context in
+            try await store.deleteBMCCredentialSet(name: try context.parameters.require("name"))
+            return Response(status: .noContent)
+        }
         catalog.add(
             .put, "machines/{key}/bmc", role: .admin, tag: "power",
             summary:

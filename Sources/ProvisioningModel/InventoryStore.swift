@@ -52,6 +52,8 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case powerDrift
         /// Something only a person can do (power a machine without a BMC by hand).
         case operatorAction
+        /// A BMC was attached from a credential set matching the BMC address the agent reported.
+        case bmcAttached
     }
 
     public var cursor: Int64
@@ -171,6 +173,11 @@ public protocol InventoryStore: Sendable {
     func bmcCredential(machine: ObjectID) async throws -> StoredBMCCredential?
     func bmcCredentials() async throws -> [StoredBMCCredential]
     func deleteBMCCredential(machine: ObjectID) async throws
+    func saveBMCCredentialSet(_ set: StoredBMCCredentialSet) async throws
+    func bmcCredentialSets() async throws -> [StoredBMCCredentialSet]
+    func deleteBMCCredentialSet(name: String) async throws
+    /// Attaches `credential` only if the machine has no BMC yet (a hand-entered one always wins); true when it did.
+    func attachBMCCredentialIfAbsent(_ credential: StoredBMCCredential, notes: [InventoryNote], actor: String) async throws -> Bool
     /// Records the operation with its notes in one transaction; a successful on/off/cycle sets the
     /// machine's expected power state, and any reported state becomes the observed one.
     func recordPowerOperation(_ operation: PowerOperationRecord, expectedPower: PowerState?, notes: [InventoryNote]) async throws

@@ -1,4 +1,5 @@
 import Foundation
+import NetworkPrimitives
 
 /// Power commands as recorded operations: finds each machine's BMC, unseals its password, runs the
 /// command through `PowerControl`, and records the outcome (operation log and a `powerAction` event)
@@ -83,6 +84,44 @@ public struct PowerOperations: Sendable {
                 sealedPassword: try secrets.seal(endpoint.password), cipherSuite: endpoint.cipherSuite,
                 workarounds: endpoint.workarounds,
                 updatedAt: now()))
+    }
+
+    /// Stores credentials for every BMC in `network` (validated like a single BMC's; the address is the network's).
+    public func saveCredentialSet(name: String, network: String, endpoint: BMCEndpoint) async throws {
+        var problems = Self.validate(endpoint).filter { $0.field != "address" }
+        var report = ValidationReport()
+        report.checkName(name)
+        problems += report.problems
+        let parsed = IPv4Network(network)
+        if parsed == nil {
+            problems.append(
+                ValidationProblem(field: "network", message: "'\(network)' is not an IPv4 network such as 10.0.9.0/24"))
+        }
+        guard let parsed, problems.isEmpty else { throw InventoryError.invalid(problems) }
+        try await store.saveBMCCredentialSet(
+            StoredBMCCredentialSet(
+                name: name, network: parsed, port: endpoint.port, username: endpoint.username,
+                sealedPassword: try secrets.seal(endpoint.password),
+                cipherSuite: endpoint.cipherSuite, workarounds: endpoint.workarounds, updatedAt: now()))
+    }
+
+    /// Gives a machine without a BMC the credentials of the first set (by name) whose network holds
+    /// the BMC address its agent reported, noting `bmcAttached`. Returns the set's name when it did.
+    @discardableResult
+    public func attachFromFacts(_ facts: HardwareFacts, machine: ObjectID, actor: String) async throws -> String? {
+        guard let text = facts.bmc?.address, let address = IPv4Address(text),
+            let set = try await store.bmcCredentialSets().first(where: { $0.network.contains(address) })
+        else { return nil }
+        let credential = StoredBMCCredential(
+            machine: machine, address: text, port: set.port, username: set.username, sealedPassword: set.sealedPassword,
+            cipherSuite: set.cipherSuite, workarounds: set.workarounds, updatedAt: now())
+        let note = InventoryNote(
+            action: .bmcAttached, kind: .machine, key: machine.description,
+            detail: .object([
+                "address": .string(text), "credentialSet": .string(set.name),
+                "message": .string("BMC \(text):\(set.port) attached from credential set \(set.name)"),
+            ]))
+        return try await store.attachBMCCredentialIfAbsent(credential, notes: [note], actor: actor) ? set.name : nil
     }
 
     public func endpoint(of credential: StoredBMCCredential) throws -> BMCEndpoint {

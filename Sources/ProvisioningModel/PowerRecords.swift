@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NetworkPrimitives
 
 /// A machine's BMC as the store keeps it: the password sealed under the appliance's secret key
 /// (`SecretBox`), so neither the database file nor a backup of it reveals it.
@@ -33,6 +34,34 @@ public struct StoredBMCCredential: Sendable, Hashable {
         self.expectedPower = expectedPower
         self.observedPower = observedPower
         self.observedAt = observedAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Credentials for every BMC in a network: a machine whose agent reports a BMC address inside
+/// `network` gets these attached automatically (when it has no BMC yet).
+public struct StoredBMCCredentialSet: Sendable, Hashable {
+    public var name: String
+    public var network: IPv4Network
+    public var port: Int
+    public var username: String
+    public var sealedPassword: Data
+    public var cipherSuite: UInt8
+    public var workarounds: [String]
+    public var updatedAt: Date
+
+    public init(
+        name: String, network: IPv4Network, port: Int, username: String, sealedPassword: Data, cipherSuite: UInt8,
+        workarounds: [String],
+        updatedAt: Date
+    ) {
+        self.name = name
+        self.network = network
+        self.port = port
+        self.username = username
+        self.sealedPassword = sealedPassword
+        self.cipherSuite = cipherSuite
+        self.workarounds = workarounds
         self.updatedAt = updatedAt
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NetworkPrimitives
 import ProvisioningModel
 
 /// BMC credentials, the power operation log and sensor snapshots. Rows belong to their machine and
@@ -44,6 +45,68 @@ extension SQLiteInventory {
         try await write { db in
             try db.execute(sql: "DELETE FROM bmc_credential WHERE machineKey = ?", arguments: [machine.description])
             if db.changesCount == 0 { throw InventoryError.notFound(what: "BMC for machine", key: machine.description) }
+        }
+    }
+
+    public func saveBMCCredentialSet(_ set: StoredBMCCredentialSet) async throws {
+        let workarounds = String(decoding: try JSONEncoder().encode(set.workarounds), as: UTF8.self)
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO bmc_credential_set (name, network, port, username, sealedPassword, cipherSuite, workarounds, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET network = excluded.network, port = excluded.port, username = excluded.username,
+                        sealedPassword = excluded.sealedPassword, cipherSuite = excluded.cipherSuite, workarounds = excluded.workarounds,
+                        updatedAt = excluded.updatedAt
+                    """,
+                arguments: [
+                    set.name, set.network.description, set.port, set.username, set.sealedPassword, Int(set.cipherSuite),
+                    workarounds,
+                    set.updatedAt,
+                ])
+        }
+    }
+
+    public func bmcCredentialSets() async throws -> [StoredBMCCredentialSet] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM bmc_credential_set ORDER BY name").compactMap { row in
+                guard let network = IPv4Network(row["network"] as String) else { return nil }
+                return StoredBMCCredentialSet(
+                    name: row["name"], network: network, port: row["port"], username: row["username"],
+                    sealedPassword: row["sealedPassword"],
+                    cipherSuite: UInt8(row["cipherSuite"] as Int),
+                    workarounds: try JSONDecoder().decode([String].self, from: Data((row["workarounds"] as String).utf8)),
+                    updatedAt: row["updatedAt"])
+            }
+        }
+    }
+
+    public func deleteBMCCredentialSet(name: String) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM bmc_credential_set WHERE name = ?", arguments: [name])
+            if db.changesCount == 0 { throw InventoryError.notFound(what: "BMC credential set", key: name) }
+        }
+    }
+
+    public func attachBMCCredentialIfAbsent(
+        _ credential: StoredBMCCredential, notes: [InventoryNote], actor: String
+    ) async throws -> Bool {
+        let workarounds = String(decoding: try JSONEncoder().encode(credential.workarounds), as: UTF8.self)
+        return try await write { db in
+            try Self.requireMachine(credential.machine, in: db)
+            try db.execute(
+                sql: """
+                    INSERT INTO bmc_credential (machineKey, address, port, username, sealedPassword, cipherSuite, workarounds, updatedAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (machineKey) DO NOTHING
+                    """,
+                arguments: [
+                    credential.machine.description, credential.address, credential.port, credential.username,
+                    credential.sealedPassword,
+                    Int(credential.cipherSuite), workarounds, credential.updatedAt,
+                ])
+            guard db.changesCount == 1 else { return false }
+            try ObjectWriter(db: db).appendNotes(notes, actor: actor)
+            return true
         }
     }
 

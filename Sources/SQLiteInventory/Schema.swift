@@ -86,6 +86,17 @@ enum Schema {
                         updatedAt TEXT NOT NULL
                     ) WITHOUT ROWID;
 
+                    CREATE TABLE bmc_credential_set (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        network TEXT NOT NULL,
+                        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+                        username TEXT NOT NULL,
+                        sealedPassword BLOB NOT NULL,
+                        cipherSuite INTEGER NOT NULL CHECK (cipherSuite IN (3, 17)),
+                        workarounds TEXT NOT NULL CHECK (json_valid(workarounds)),
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+
                     CREATE TABLE power_operation (
                         id TEXT PRIMARY KEY NOT NULL,
                         machineKey TEXT NOT NULL REFERENCES machine(key) ON DELETE CASCADE,
@@ -109,7 +120,7 @@ enum Schema {
                         cursor INTEGER PRIMARY KEY AUTOINCREMENT,
                         time TEXT NOT NULL,
                         action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
-                            'powerAction', 'powerDrift', 'operatorAction')),
+                            'powerAction', 'powerDrift', 'operatorAction', 'bmcAttached')),
                         kind TEXT NOT NULL,
                         key TEXT NOT NULL,
                         actor TEXT NOT NULL,

@@ -9,10 +9,9 @@ import NIOSSL
 /// Inventory benchmark through the HTTP API of a real `anvil serve`: create rate, filtered list
 /// pages, lookups by MAC (p50/p99), and the server's memory at rest and when full.
 /// Figures are printed, never asserted: this is a measurement, not a test.
-@main
 struct InventoryBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "anvil-bench", abstract: "Measure the inventory through the admin API of a real anvil serve.")
+        commandName: "inventory", abstract: "Measure the inventory through the admin API of a real anvil serve.")
 
     @Option(help: "Machines to create.") var machines = 100_000
     @Option(help: "Concurrent API clients.") var concurrency = 16
@@ -20,8 +19,12 @@ struct InventoryBenchmark: AsyncParsableCommand {
     @Option(help: "The anvil binary (default: $ANVIL_BINARY or the one next to this program).") var anvil: String?
 
     func run() async throws {
-        if let anvil { setenv("ANVIL_BINARY", anvil, 1) } else if ProcessInfo.processInfo.environment["ANVIL_BINARY"] == nil {
-            let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("anvil").path
+        if let anvil {
+            setenv("ANVIL_BINARY", anvil, 1)
+        } else if ProcessInfo.processInfo.environment["ANVIL_BINARY"] == nil {
+            let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "anvil"
+            ).path
             setenv("ANVIL_BINARY", sibling, 1)
         }
         let directory = try TemporaryDirectory(prefix: "anvil-bench")
@@ -35,7 +38,9 @@ struct InventoryBenchmark: AsyncParsableCommand {
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(directory.file("data/tls/ca.pem")))
         let client = HTTPClient(
             eventLoopGroupProvider: .singleton,
-            configuration: .init(tlsConfiguration: tls, connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
+            configuration: .init(
+                tlsConfiguration: tls,
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
         let api = BenchClient(client: client, base: server.adminURL, secret: secret)
 
         try await Task.sleep(for: .seconds(2))
@@ -67,7 +72,10 @@ struct InventoryBenchmark: AsyncParsableCommand {
 
         print("")
         print(row("measurement", "result", "p50 ms", "p99 ms"))
-        print(row("create (POST)", String(format: "%.0f/s", Double(machines) / createSeconds), ms(createLatencies, 0.5), ms(createLatencies, 0.99)))
+        print(
+            row(
+                "create (POST)", String(format: "%.0f/s", Double(machines) / createSeconds), ms(createLatencies, 0.5),
+                ms(createLatencies, 0.99)))
         print(row("list state+arch, page of 100", "\(reads) reqs", ms(listLatencies, 0.5), ms(listLatencies, 0.99)))
         print(row("list by profile, page of 100", "\(reads) reqs", ms(pageLatencies, 0.5), ms(pageLatencies, 0.99)))
         print(row("get by MAC (?mac=)", "\(reads) reqs", ms(macLatencies, 0.5), ms(macLatencies, 0.99)))
@@ -81,35 +89,10 @@ struct InventoryBenchmark: AsyncParsableCommand {
 
     static func machineJSON(_ index: Int) -> String {
         let state = index % 2 == 0 ? "discovered" : "ready"
-        return #"{"name":"bench-\#(index)","state":"discovered","profiles":["rack-\#(index % 50)"],"interfaces":[{"mac":"\#(mac(index))","boot":true}],"#
+        return
+            #"{"name":"bench-\#(index)","state":"discovered","profiles":["rack-\#(index % 50)"],"interfaces":[{"mac":"\#(mac(index))","boot":true}],"#
             + #""facts":{"systemSerial":"BENCH\#(index)","memoryBytes":68719476736,"cpuCores":32}}"#
             .replacingOccurrences(of: #""state":"discovered""#, with: #""state":"\#(state)""#)
-    }
-
-    /// Runs `count` operations on `concurrency` workers; returns each operation's latency in seconds.
-    func measure(count: Int, concurrency: Int, _ operation: @escaping @Sendable (Int) async throws -> Void) async throws -> [Double] {
-        try await withThrowingTaskGroup(of: [Double].self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var latencies: [Double] = []
-                    var index = worker
-                    while index < count {
-                        let start = ContinuousClock.now
-                        try await operation(index)
-                        latencies.append((ContinuousClock.now - start).seconds)
-                        index += concurrency
-                    }
-                    return latencies
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
-        }
-    }
-
-    func ms(_ latencies: [Double], _ quantile: Double) -> String {
-        guard !latencies.isEmpty else { return "-" }
-        let sorted = latencies.sorted()
-        return String(format: "%.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))] * 1000)
     }
 
     func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {

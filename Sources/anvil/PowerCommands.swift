@@ -118,26 +118,13 @@ struct MachineBMCCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let body: JSONValue = .object([
                     "address": .string(address), "port": .integer(Int64(port)), "username": .string(username),
-                    "password": .string(try readPassword()), "cipherSuite": .integer(Int64(cipherSuite)),
+                    "password": .string(try readPassword(from: passwordFile)), "cipherSuite": .integer(Int64(cipherSuite)),
                     "workarounds": .array(workaround.map(JSONValue.string)),
                 ])
                 let answer = try await connection.client().request(.PUT, "/api/v1/machines/\(escape(machine))/bmc", body: body)
                     .json
                 printJSON(answer)
             }
-        }
-
-        private func readPassword() throws -> String {
-            let text: String?
-            if let passwordFile, passwordFile != "-" {
-                text = try String(contentsOfFile: passwordFile, encoding: .utf8)
-            } else {
-                text = readLine(strippingNewline: true)
-            }
-            guard let password = text?.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init),
-                !password.isEmpty
-            else { throw ValidationError("no password: give --password-file or pipe it on stdin") }
-            return password
         }
     }
 
@@ -161,6 +148,81 @@ struct MachineBMCCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 _ = try await connection.client().request(.DELETE, "/api/v1/machines/\(escape(machine))/bmc")
+            }
+        }
+    }
+}
+
+/// The first line of `file`, or of stdin when it is absent or `-`: passwords never come from flags.
+func readPassword(from file: String?) throws -> String {
+    let text: String?
+    if let file, file != "-" {
+        text = try String(contentsOfFile: file, encoding: .utf8)
+    } else {
+        text = readLine(strippingNewline: true)
+    }
+    guard let password = text?.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init), !password.isEmpty
+    else { throw ValidationError("no password: give --password-file or pipe it on stdin") }
+    return password
+}
+
+/// `anvil bmc-credentials set|list|remove`: credentials for every BMC in a network, attached to
+/// machines whose agent reports a BMC address inside it.
+struct BMCCredentialsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bmc-credentials", abstract: "Credential sets attached automatically to BMCs discovered in their network.",
+        subcommands: [Set.self, List.self, Remove.self])
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create or replace a credential set; the password comes from --password-file or stdin.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Name of the set.") var name: String
+        @Option(help: "The BMC network, e.g. 10.0.9.0/24.") var network: String
+        @Option(help: "BMC UDP port.") var port = 623
+        @Option(help: "BMC user.") var username: String
+        @Option(help: "File holding the password (first line); '-' or absent reads stdin.") var passwordFile: String?
+        @Option(help: "IPMI cipher suite: 17, or 3 for BMCs without 17.") var cipherSuite = 17
+        @Option(help: "FreeIPMI workaround for a BMC quirk (repeatable), e.g. opensesspriv.") var workaround: [String] = []
+
+        func run() async throws {
+            try await reportingErrors {
+                let body: JSONValue = .object([
+                    "network": .string(network), "port": .integer(Int64(port)), "username": .string(username),
+                    "password": .string(try readPassword(from: passwordFile)), "cipherSuite": .integer(Int64(cipherSuite)),
+                    "workarounds": .array(workaround.map(JSONValue.string)),
+                ])
+                printJSON(
+                    try await connection.client().request(.PUT, "/api/v1/bmc-credential-sets/\(escape(name))", body: body).json)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List credential sets (never their passwords).")
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let answer = try await connection.client().request(.GET, "/api/v1/bmc-credential-sets").json
+                if connection.json { return printJSON(answer) }
+                let columns: [(title: String, path: String)] = [
+                    ("NAME", "name"), ("NETWORK", "network"), ("PORT", "port"), ("USER", "username"), ("CIPHER", "cipherSuite"),
+                    ("WORKAROUNDS", "workarounds[]"),
+                ]
+                print(Table(columns: columns, rows: answer.objectValue?["items"]?.arrayValue ?? []).render(), terminator: "")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a credential set (BMCs already attached keep theirs).")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Name of the set.") var name: String
+
+        func run() async throws {
+            try await reportingErrors {
+                _ = try await connection.client().request(.DELETE, "/api/v1/bmc-credential-sets/\(escape(name))")
             }
         }
     }

@@ -125,6 +125,54 @@ import Testing
         #expect(!database.contains(bmcs[0].password), "the password is sealed at rest")
     }
 
+    /// Staff rack a machine; its agent reports a BMC address inside a credential set's network, so the
+    /// BMC is attached by itself and power works without anyone typing credentials for that machine.
+    @Test func aDiscoveredMachinesBMCIsAttachedFromTheCredentialSetOfItsNetwork() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-power-sets")
+        defer { directory.remove() }
+        let bmc = try await IPMISimulator.start(in: directory.file("bmc"))
+        defer { bmc.stop() }
+        let server = AnvilServer(dataDirectory: directory.file("data"))
+        try await server.start(extraArguments: ["--tftp-listen", "off"])
+        defer { server.stopBlocking() }
+
+        let set = try await server.cli(
+            [
+                "bmc-credentials", "set", "rack1", "--network", "127.0.0.0/8", "--port", "\(bmc.port)", "--username",
+                bmc.username,
+                "--cipher-suite", "3", "--workaround", "opensesspriv",
+            ], stdin: bmc.password + "\n")
+        #expect(set.status == 0, "\(set.stderr)")
+        let badNetwork = try await server.cli(
+            ["bmc-credentials", "set", "bad", "--network", "10.0.0/33", "--username", "u"], stdin: "p\n")
+        #expect(badNetwork.status != 0 && badNetwork.stderr.contains("network"), "\(badNetwork.stderr)")
+        let listed = try await server.cli(["bmc-credentials", "list"])
+        #expect(listed.stdout.contains("127.0.0.0/8") && !listed.stdout.contains(bmc.password))
+
+        // An unknown machine calls home (as the agent does) with its BMC's LAN address.
+        let report =
+            #"{"bootMAC":"52:54:00:5e:70:01","facts":{"systemSerial":"SET-0001","systemUUID":"5a1b0000-0000-4000-8000-0000005e7001","#
+            + #""nics":[{"name":"eth0","mac":"52:54:00:5e:70:01"}],"bmc":{"address":"127.0.0.1"}}}"#
+        let posted = try await AnvilServer.run(
+            "/usr/bin/curl",
+            [
+                "--silent", "--fail", "--max-time", "30", "-H", "Content-Type: application/json", "--data", report,
+                server.bootURL + "/api/v1/machines/callhome",
+            ])
+        #expect(posted.status == 0, "\(posted.stdout)\(posted.stderr)")
+
+        let shown = try Self.json(try await server.cli(["machines", "bmc", "show", "d5254005e7001"]).stdout).objectValue ?? [:]
+        #expect(shown["address"] == "127.0.0.1")
+        #expect(shown["port"] == .integer(Int64(bmc.port)))
+        #expect(shown["passwordSet"] == .bool(true))
+        let attached = try await server.cli(["machines", "history", "d5254005e7001", "--action", "bmcAttached"])
+        #expect(attached.stdout.contains("rack1"), "\(attached.stdout)")
+        let status = try await server.cli(["power", "status", "d5254005e7001", "--json"])
+        #expect(
+            try Self.json(status.stdout).objectValue?["results"]?.arrayValue?.first?.objectValue?["outcome"] == "success",
+            "\(status.stdout)")
+    }
+
     /// A BMC whose chassis control starts and stops a QEMU machine: Anvil sets PXE as the next boot,
     /// powers it on, and the machine network-boots the discovery image and calls home as the machine
     /// Anvil knows (by its MAC); a cycle boots it again; off stops it.
