@@ -58,8 +58,12 @@ public struct Appliance: Sendable {
         let adminScheme = configuration.admin.tls == .off ? "http" : "https"
         let listening = ListeningAddresses()
         let bootDecisions = BootDecisionLog()
+        let machineFiles = MachineFileRenderer(
+            store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+            tokens: MachineTokenAuthority(key: try data.machineTokenKey()))
         let environment = AdminAPIEnvironment(
-            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all }, bootDecisions: bootDecisions)
+            store: store, machineFiles: machineFiles, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all },
+            bootDecisions: bootDecisions)
 
         let adminServer: HTTPServerBuilder
         switch configuration.admin.tls {
@@ -85,14 +89,14 @@ public struct Appliance: Sendable {
             },
             logger: logger)
         var bootPlane = BootPlaneEnvironment(
-            store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+            machineFiles: machineFiles,
             bootFileRoots: [
                 BootFileRoot(path: configuration.bootFilesDirectory),
                 BootFileRoot(path: configuration.bootImageDirectory),
                 BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
             ],
             unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil,
-            machineTokens: MachineTokenAuthority(key: try data.machineTokenKey()), metricsText: metricsText, logger: logger)
+            metricsText: metricsText, logger: logger)
         bootPlane.unknownCallHomeRate = (configuration.boot.unknownCallHomesPerSecond, configuration.boot.unknownCallHomeBurst)
         let boot = Application(
             router: BootPlane.makeRouter(bootPlane),

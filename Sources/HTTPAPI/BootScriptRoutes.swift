@@ -5,18 +5,22 @@ import Logging
 import NetworkPrimitives
 import ProvisioningModel
 
-/// `/boot/<mac>.ipxe`: the iPXE script of the machine's current boot environment, rendered on
-/// request and never written to disk. Unknown MACs get `unknownBootEnv` (discovery), or a script
-/// that hands back to the firmware when unknown machines are ignored.
+/// The files a boot environment declares, rendered on request for the machine asking and never
+/// written to disk:
+/// - `/boot/<mac>.ipxe`: the iPXE script (the file named `ipxe`). Unknown MACs get `unknownBootEnv`
+///   (discovery), or a script that hands back to the firmware when unknown machines are ignored.
+/// - `/machines/<id>/…`: every other declared file, found by its rendered `path`
+///   (`machines/{{ machine.id }}/preseed.cfg`).
+///
+/// Each file served to a known machine is noted `fileServed` in its history; a file that cannot be
+/// rendered is a 500 with the reason in plain text (what an installer shows on its console), never
+/// half a file, and noted `renderFailed`.
 struct BootScriptRoutes: Sendable {
-    let store: any InventoryStore
-    let renderer: BootScriptRenderer
+    let files: MachineFileRenderer
     let unknownBootEnv: String?
-    let tokens: MachineTokenAuthority
     let logger: Logger
 
-    /// Long enough for a slow boot and an installer run, short enough that a leaked script soon stops working.
-    static let scriptTokenLifetime: TimeInterval = 4 * 3600
+    static let actor = "boot-plane"
 
     func register(in router: Router<BasicRequestContext>) {
         router.get("/boot/:script") { request, context in
@@ -26,48 +30,61 @@ struct BootScriptRoutes: Sendable {
             guard script.hasSuffix(".ipxe"), let mac = MACAddress(script.dropLast(5)) else {
                 throw APIError(.notFound, code: "not_found", message: "boot scripts are /boot/<mac>.ipxe, not \(script)")
             }
-            return try await render(mac: mac, request: request)
+            let machine = try await files.store.list(
+                Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1
+            ).items.first?.object
+            guard let bootEnv = machine?.bootEnv ?? unknownBootEnv else {
+                return Self.text("#!ipxe\necho Anvil: unknown machine \(mac), not provisioned here\nexit 1\n")
+            }
+            return try await serve(
+                .named(BootEnvTemplate.ipxeScriptName), path: "boot/\(script)", mac: mac, machine: machine, bootEnv: bootEnv, request: request)
+        }
+        router.get("/machines/:id/**") { request, context in
+            let id = try context.parameters.require("id")
+            guard let machineID = ObjectID(id) else {
+                throw APIError(.notFound, code: "not_found", message: "machine files are /machines/<machine id>/…, and '\(id)' is no id")
+            }
+            let machine = try await files.store.fetch(Machine.self, key: machineID.description).object
+            let path = String(request.uri.path.dropFirst())
+            return try await serve(
+                .path(path.removingPercentEncoding ?? path), path: path, mac: nil, machine: machine, bootEnv: machine.bootEnv, request: request)
         }
     }
 
-    private func render(mac: MACAddress, request: Request) async throws -> Response {
-        let machine = try await store.list(Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1)
-            .items.first?.object
-        guard let bootEnvName = machine?.bootEnv ?? unknownBootEnv else {
-            return Self.text("#!ipxe\necho Anvil: unknown machine \(mac), not provisioned here\nexit 1\n")
-        }
-        let bootEnv = try await store.fetch(BootEnv.self, key: bootEnvName).object
-        let host = request.head.authority ?? "localhost"
-        var subject = RenderSubject(
-            mac: mac, machine: machine, bootEnv: bootEnv, params: try await resolvedParams(for: machine), bootURL: "http://\(host)")
-        subject.token = machine.map { tokens.issue(for: $0.id, validFor: Self.scriptTokenLifetime, now: Date()) }
+    private func serve(
+        _ selection: MachineFileRenderer.Selection, path: String, mac: MACAddress?, machine: Machine?, bootEnv: String, request: Request
+    ) async throws -> Response {
+        let bootURL = "http://\(request.head.authority ?? "localhost")"
+        let rendered: MachineFileRenderer.RenderedFile
         do {
-            return Self.text(try renderer.ipxeScript(for: subject))
-        } catch {
-            // Half a script would boot something wrong: the whole request fails, with the reason.
-            logger.error("boot script rendering failed", metadata: ["mac": "\(mac)", "bootenv": "\(bootEnvName)", "problem": "\(error)"])
-            throw APIError(.internalServerError, code: "render_failed", message: "\(error)")
+            guard let file = try await files.render(selection, mac: mac, machine: machine, bootEnv: bootEnv, bootURL: bootURL) else {
+                throw APIError(.notFound, code: "not_found", message: "boot environment \(bootEnv) declares no file at \(path)")
+            }
+            rendered = file
+        } catch let error as RenderError {
+            logger.error("rendering failed", metadata: ["machine": "\(machine?.name ?? mac.map(\.description) ?? "unknown")", "bootenv": "\(bootEnv)", "path": "\(path)", "problem": "\(error)"])
+            let reason = "render_failed: \(path) (boot environment \(bootEnv)): \(error)"
+            await note(
+                .renderFailed, machine: machine,
+                detail: ["path": .string(path), "bootenv": .string(bootEnv), "template": .string(error.template), "message": .string(reason)])
+            return Response(
+                status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: reason + "\n")))
         }
+        await note(
+            .fileServed, machine: machine, detail: ["path": .string(path), "bootenv": .string(bootEnv), "template": .string(rendered.template)])
+        return Self.text(rendered.text)
     }
 
-    /// Every defined param through the attribute chain, plus values set without a definition.
-    private func resolvedParams(for machine: Machine?) async throws -> [String: JSONValue] {
-        let definitions = try await store.all(Param.self)
-        let global = try? await store.fetch(Profile.self, key: Profile.globalName).object
-        var profiles: [Profile] = []
-        for name in machine?.profiles ?? [] {
-            if let profile = try? await store.fetch(Profile.self, key: name).object { profiles.append(profile) }
+    /// Adds to a known machine's history. The machine still gets its answer when the note cannot be
+    /// written: a full disk must not also stop machines from booting.
+    private func note(_ action: InventoryEvent.Action, machine: Machine?, detail: [String: JSONValue]) async {
+        guard let machine else { return }
+        do {
+            try await files.store.record([InventoryNote(action: action, kind: .machine, key: machine.key, detail: .object(detail))], actor: Self.actor)
+        } catch {
+            logger.error("could not note a served file", metadata: ["machine": "\(machine.name)", "action": "\(action)", "error": "\(error)"])
         }
-        let subject = machine ?? Machine(name: "unknown", bootEnv: unknownBootEnv ?? "discovery")
-        let chain = AttributeChain(machine: subject, profiles: profiles, global: global)
-        var names = Set(definitions.map(\.name)).union(subject.params.keys).union(global?.params.keys ?? [:].keys)
-        for profile in profiles { names.formUnion(profile.params.keys) }
-        let byName = Dictionary(definitions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        var values: [String: JSONValue] = [:]
-        for name in names {
-            if let value = chain.resolve(name, definition: byName[name]).value { values[name] = value }
-        }
-        return values
     }
 
     private static func text(_ body: String) -> Response {

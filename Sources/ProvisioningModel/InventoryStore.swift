@@ -46,6 +46,11 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case factsChanged
         /// A caller's identity points at several machines or contradicts one; nothing was merged.
         case identityConflict
+        /// The boot plane served the machine a rendered file; the detail says which (path, boot
+        /// environment, template).
+        case fileServed
+        /// A file the machine asked for could not be rendered; the detail names the template and why.
+        case renderFailed
     }
 
     public var cursor: Int64

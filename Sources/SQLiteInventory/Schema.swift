@@ -67,6 +67,26 @@ enum Schema {
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }
+        // What the boot plane served each machine, and what it failed to render, join the history.
+        migrator.registerMigration("v3-served-files") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_v3 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
+                            'fileServed', 'renderFailed')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v3 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v3 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+                    """)
+        }
         return migrator
     }
 

@@ -17,7 +17,7 @@ struct Anvil: AsyncParsableCommand {
             ObjectCommand<MachinesKind>.self, ObjectCommand<SubnetsKind>.self, ObjectCommand<ReservationsKind>.self,
             ObjectCommand<BootEnvsKind>.self, ObjectCommand<ParamsKind>.self, ObjectCommand<ProfilesKind>.self,
             ObjectCommand<TasksKind>.self, ObjectCommand<StagesKind>.self, ObjectCommand<WorkflowsKind>.self,
-            ObjectCommand<JobsKind>.self, ObjectCommand<LeasesKind>.self, DHCPCommand.self,
+            ObjectCommand<JobsKind>.self, ObjectCommand<LeasesKind>.self, RenderCommand.self, DHCPCommand.self,
         ]
     )
 }
