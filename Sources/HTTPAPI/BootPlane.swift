@@ -43,7 +43,7 @@ public enum BootPlane {
                 router.add(middleware: FileMiddleware(root.path, urlBasePath: "/files", searchForIndexHtml: false))
             }
         }
-        BootScriptRoutes(files: environment.machineFiles, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger)
+        RenderedFileRoutes(files: environment.machineFiles, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger)
             .register(in: router)
         AgentRoutes(
             intake: CallHomeIntake(store: environment.store), tokens: environment.machineFiles.tokens,

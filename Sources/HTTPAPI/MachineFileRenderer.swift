@@ -23,25 +23,16 @@ public struct MachineFileRenderer: Sendable {
     }
 
     /// Which file of a boot environment to render.
-    enum Selection: Sendable, CustomStringConvertible {
+    enum Selection: Sendable {
         /// A declared file by its name in `templates:` (`ipxe`, `preseed`).
         case named(String)
         /// The declared file whose rendered `path` is this (`machines/<id>/preseed.cfg`).
         case path(String)
         /// Any template file, with the context of the boot environment.
         case template(String)
-
-        var description: String {
-            switch self {
-            case .named(let name): "file '\(name)'"
-            case .path(let path): path
-            case .template(let path): "template \(path)"
-            }
-        }
     }
 
     struct RenderedFile: Sendable {
-        var bootEnv: String
         /// The template file the text came from.
         var template: String
         var text: String
@@ -64,7 +55,7 @@ public struct MachineFileRenderer: Sendable {
         let file: BootEnvTemplate
         switch selection {
         case .template(let path):
-            return RenderedFile(bootEnv: bootEnvName, template: path, text: try renderer.render(template: path, for: subject))
+            return RenderedFile(template: path, text: try renderer.render(template: path, for: subject))
         case .named(let name):
             guard let declared = bootEnv.templates.first(where: { $0.name == name }) else { return nil }
             file = declared
@@ -72,7 +63,7 @@ public struct MachineFileRenderer: Sendable {
             guard let declared = try renderer.declaredFile(at: path, for: subject) else { return nil }
             file = declared
         }
-        return RenderedFile(bootEnv: bootEnvName, template: file.template, text: try renderer.render(file, for: subject))
+        return RenderedFile(template: file.template, text: try renderer.render(file, for: subject))
     }
 
     /// Every defined param through the attribute chain, plus values set without a definition.

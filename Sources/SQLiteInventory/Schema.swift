@@ -68,6 +68,8 @@ enum Schema {
                     """)
         }
         // What the boot plane served each machine, and what it failed to render, join the history.
+        // A copy of v2's rebuild with two more actions, on purpose: shipped migrations are frozen text,
+        // so they share no helper that a later change could alter under them.
         migrator.registerMigration("v3-served-files") { db in
             try db.execute(
                 sql: """

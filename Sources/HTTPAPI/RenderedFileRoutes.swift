@@ -15,7 +15,7 @@ import ProvisioningModel
 /// Each file served to a known machine is noted `fileServed` in its history; a file that cannot be
 /// rendered is a 500 with the reason in plain text (what an installer shows on its console), never
 /// half a file, and noted `renderFailed`.
-struct BootScriptRoutes: Sendable {
+struct RenderedFileRoutes: Sendable {
     let files: MachineFileRenderer
     let unknownBootEnv: String?
     let logger: Logger
