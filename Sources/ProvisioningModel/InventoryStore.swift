@@ -51,6 +51,9 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case fileServed
         /// A file the machine asked for could not be rendered; the detail names the template and why.
         case renderFailed
+
+        /// Whether the object itself changed (the event then carries it), rather than a note about it.
+        public var changesObject: Bool { [.created, .updated, .deleted].contains(self) }
     }
 
     public var cursor: Int64
