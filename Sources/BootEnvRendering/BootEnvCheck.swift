@@ -66,12 +66,15 @@ public struct BootEnvCheck: Sendable {
                 do {
                     let path = try renderer.declaredPath(of: file, for: subject)
                     if file.name != BootEnvTemplate.ipxeScriptName && !path.hasPrefix("machines/\(Self.sampleID)/") {
-                        problems.append("\(label): path '\(file.path)' is never served; declared files live under machines/{{ machine.id }}/")
+                        problems.append(
+                            "\(label): path '\(file.path)' is never served; declared files live under machines/{{ machine.id }}/")
                     }
                     _ = try renderer.render(file, for: subject)
                 } catch {
                     let undefinedParam = error.message.contains("unknown variable 'params.") ? " (no such param is defined)" : ""
-                    problems.append("\(label): \(error.template == file.template ? "" : error.template + ": ")\(error.message)\(undefinedParam)")
+                    problems.append(
+                        "\(label): \(error.template == file.template ? "" : error.template + ": ")\(error.message)\(undefinedParam)"
+                    )
                 }
             }
         }
@@ -97,10 +100,14 @@ public struct BootEnvCheck: Sendable {
                 }()
         }
         // Listed but undefined params are reported once on their own; here they must not hide the rest.
-        for name in bootEnv.requiredParams + bootEnv.optionalParams where values[name] == nil { values[name] = .string("<\(name)>") }
+        for name in bootEnv.requiredParams + bootEnv.optionalParams where values[name] == nil {
+            values[name] = .string("<\(name)>")
+        }
         let machine = Machine(
-            id: sampleID, name: "bootenv-check", architecture: Architecture(rawValue: architecture) ?? .amd64, bootEnv: bootEnv.name,
+            id: sampleID, name: "bootenv-check", architecture: Architecture(rawValue: architecture) ?? .amd64,
+            bootEnv: bootEnv.name,
             params: values, interfaces: [NetworkInterface(mac: sampleMAC, name: "eth0", boot: true)])
-        return RenderSubject(mac: sampleMAC, machine: machine, bootEnv: bootEnv, params: values, bootURL: "http://anvil.invalid:8080")
+        return RenderSubject(
+            mac: sampleMAC, machine: machine, bootEnv: bootEnv, params: values, bootURL: "http://anvil.invalid:8080")
     }
 }

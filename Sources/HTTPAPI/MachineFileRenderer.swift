@@ -42,14 +42,17 @@ public struct MachineFileRenderer: Sendable {
     /// `mac` (default: its boot NIC); nil when the boot environment declares no such file. A file that
     /// cannot be rendered throws `RenderError`.
     func render(
-        _ selection: Selection, mac: MACAddress? = nil, machine: Machine?, bootEnv bootEnvName: String, bootURL: String, now: Date = Date()
+        _ selection: Selection, mac: MACAddress? = nil, machine: Machine?, bootEnv bootEnvName: String, bootURL: String,
+        now: Date = Date()
     ) async throws -> RenderedFile? {
         let bootEnv = try await store.fetch(BootEnv.self, key: bootEnvName).object
         // A machine without interfaces still gets its files; its MAC is then only a placeholder.
         let mac = mac ?? machine?.bootMAC ?? MACAddress(0, 0, 0, 0, 0, 0)
         var subject = RenderSubject(
-            mac: mac, machine: machine, bootEnv: bootEnv, params: try await resolvedParams(for: machine, bootEnv: bootEnvName), bootURL: bootURL)
-        let windowStart = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / Self.tokenWindow).rounded(.down) * Self.tokenWindow)
+            mac: mac, machine: machine, bootEnv: bootEnv, params: try await resolvedParams(for: machine, bootEnv: bootEnvName),
+            bootURL: bootURL)
+        let windowStart = Date(
+            timeIntervalSince1970: (now.timeIntervalSince1970 / Self.tokenWindow).rounded(.down) * Self.tokenWindow)
         subject.token = machine.map { tokens.issue(for: $0.id, validFor: Self.scriptTokenLifetime, now: windowStart) }
 
         let file: BootEnvTemplate

@@ -17,21 +17,25 @@ struct MachineRenderRoutes {
     let listeners: @Sendable () async -> [String: String]
 
     func register(in catalog: RouteCatalog) {
-        catalog.add(.get, "machines/{key}/render", role: .operator, tag: "machines",
+        catalog.add(
+            .get, "machines/{key}/render", role: .operator, tag: "machines",
             summary: "A file rendered for the machine, byte for byte what the boot plane serves it (text/plain)",
-            query: ["bootenv", "file", "template", "bootURL"]) { request, context in
+            query: ["bootenv", "file", "template", "bootURL"]
+        ) { request, context in
             let machine = try await lookUpMachine(try context.parameters.require("key"), in: files.store, field: "key").object
             let query = request.uri.queryParameters
             let bootEnv = query["bootenv"].map(String.init) ?? machine.bootEnv
             let file = query["file"].map(String.init)
             let template = query["template"].map(String.init)
             if file != nil && template != nil {
-                throw APIError.badRequest("invalid_query", "give ?file (a declared file) or ?template (any template), not both", field: "template")
+                throw APIError.badRequest(
+                    "invalid_query", "give ?file (a declared file) or ?template (any template), not both", field: "template")
             }
             let listening = await listeners()["boot"] ?? "http://localhost"
             let bootURL = query["bootURL"].map(String.init) ?? listening
             guard bootURL.hasPrefix("http://") || bootURL.hasPrefix("https://") else {
-                throw APIError.badRequest("invalid_query", "bootURL must be an http:// or https:// URL, not '\(bootURL)'", field: "bootURL")
+                throw APIError.badRequest(
+                    "invalid_query", "bootURL must be an http:// or https:// URL, not '\(bootURL)'", field: "bootURL")
             }
             let declared: [BootEnvTemplate]
             do {
@@ -39,20 +43,23 @@ struct MachineRenderRoutes {
             } catch InventoryError.notFound {
                 throw APIError(.notFound, code: "not_found", message: "no bootenv '\(bootEnv)'", field: "bootenv")
             }
-            let selection: MachineFileRenderer.Selection = template.map { .template($0) } ?? .named(file ?? BootEnvTemplate.ipxeScriptName)
+            let wanted = file ?? BootEnvTemplate.ipxeScriptName
+            let selection: MachineFileRenderer.Selection = template.map { .template($0) } ?? .named(wanted)
             do {
-                guard let rendered = try await files.render(selection, machine: machine, bootEnv: bootEnv, bootURL: bootURL) else {
+                guard let rendered = try await files.render(selection, machine: machine, bootEnv: bootEnv, bootURL: bootURL)
+                else {
                     let names = declared.map(\.name).joined(separator: ", ")
                     throw APIError(
-                        .notFound, code: "not_found", message: "boot environment \(bootEnv) declares no file '\(file ?? "")' (it declares: \(names))",
+                        .notFound, code: "not_found",
+                        message: "boot environment \(bootEnv) declares no file '\(wanted)' (it declares: \(names))",
                         field: "file")
                 }
-                return Response(
-                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: rendered.text)))
+                return TextResponse.make(rendered.text)
             } catch let error as RenderError {
                 // The request is fine; the content cannot be rendered for this machine (a param unset, a broken template).
-                throw APIError(.unprocessableContent, code: "render_failed", message: "\(error)", field: template == nil ? "file" : "template")
+                throw APIError(
+                    .unprocessableContent, code: "render_failed", message: "\(error)",
+                    field: template == nil ? "file" : "template")
             }
         }
     }

@@ -34,46 +34,58 @@ struct RenderedFileRoutes: Sendable {
                 Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1
             ).items.first?.object
             guard let bootEnv = machine?.bootEnv ?? unknownBootEnv else {
-                return Self.text("#!ipxe\necho Anvil: unknown machine \(mac), not provisioned here\nexit 1\n")
+                return TextResponse.make("#!ipxe\necho Anvil: unknown machine \(mac), not provisioned here\nexit 1\n")
             }
             return try await serve(
-                .named(BootEnvTemplate.ipxeScriptName), path: "boot/\(script)", mac: mac, machine: machine, bootEnv: bootEnv, request: request)
+                .named(BootEnvTemplate.ipxeScriptName), path: "boot/\(script)", mac: mac, machine: machine, bootEnv: bootEnv,
+                request: request)
         }
         router.get("/machines/:id/**") { request, context in
             let id = try context.parameters.require("id")
             guard let machineID = ObjectID(id) else {
-                throw APIError(.notFound, code: "not_found", message: "machine files are /machines/<machine id>/…, and '\(id)' is no id")
+                throw APIError(
+                    .notFound, code: "not_found", message: "machine files are /machines/<machine id>/…, and '\(id)' is no id")
             }
             let machine = try await files.store.fetch(Machine.self, key: machineID.description).object
             let path = String(request.uri.path.dropFirst())
             return try await serve(
-                .path(path.removingPercentEncoding ?? path), path: path, mac: nil, machine: machine, bootEnv: machine.bootEnv, request: request)
+                .path(path.removingPercentEncoding ?? path), path: path, mac: nil, machine: machine, bootEnv: machine.bootEnv,
+                request: request)
         }
     }
 
     private func serve(
-        _ selection: MachineFileRenderer.Selection, path: String, mac: MACAddress?, machine: Machine?, bootEnv: String, request: Request
+        _ selection: MachineFileRenderer.Selection, path: String, mac: MACAddress?, machine: Machine?, bootEnv: String,
+        request: Request
     ) async throws -> Response {
         let bootURL = "http://\(request.head.authority ?? "localhost")"
         let rendered: MachineFileRenderer.RenderedFile
         do {
-            guard let file = try await files.render(selection, mac: mac, machine: machine, bootEnv: bootEnv, bootURL: bootURL) else {
+            guard let file = try await files.render(selection, mac: mac, machine: machine, bootEnv: bootEnv, bootURL: bootURL)
+            else {
                 throw APIError(.notFound, code: "not_found", message: "boot environment \(bootEnv) declares no file at \(path)")
             }
             rendered = file
         } catch let error as RenderError {
-            logger.error("rendering failed", metadata: ["machine": "\(machine?.name ?? mac.map(\.description) ?? "unknown")", "bootenv": "\(bootEnv)", "path": "\(path)", "problem": "\(error)"])
+            logger.error(
+                "rendering failed",
+                metadata: [
+                    "machine": "\(machine?.name ?? mac.map(\.description) ?? "unknown")", "bootenv": "\(bootEnv)",
+                    "path": "\(path)", "problem": "\(error)",
+                ])
             let reason = "render_failed: \(path) (boot environment \(bootEnv)): \(error)"
             await note(
                 .renderFailed, machine: machine,
-                detail: ["path": .string(path), "bootenv": .string(bootEnv), "template": .string(error.template), "message": .string(reason)])
-            return Response(
-                status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: reason + "\n")))
+                detail: [
+                    "path": .string(path), "bootenv": .string(bootEnv), "template": .string(error.template),
+                    "message": .string(reason),
+                ])
+            return TextResponse.make(reason + "\n", status: .internalServerError)
         }
         await note(
-            .fileServed, machine: machine, detail: ["path": .string(path), "bootenv": .string(bootEnv), "template": .string(rendered.template)])
-        return Self.text(rendered.text)
+            .fileServed, machine: machine,
+            detail: ["path": .string(path), "bootenv": .string(bootEnv), "template": .string(rendered.template)])
+        return TextResponse.make(rendered.text)
     }
 
     /// Adds to a known machine's history. The machine still gets its answer when the note cannot be
@@ -81,13 +93,12 @@ struct RenderedFileRoutes: Sendable {
     private func note(_ action: InventoryEvent.Action, machine: Machine?, detail: [String: JSONValue]) async {
         guard let machine else { return }
         do {
-            try await files.store.record([InventoryNote(action: action, kind: .machine, key: machine.key, detail: .object(detail))], actor: Self.actor)
+            try await files.store.record(
+                [InventoryNote(action: action, kind: .machine, key: machine.key, detail: .object(detail))], actor: Self.actor)
         } catch {
-            logger.error("could not note a served file", metadata: ["machine": "\(machine.name)", "action": "\(action)", "error": "\(error)"])
+            logger.error(
+                "could not note a served file",
+                metadata: ["machine": "\(machine.name)", "action": "\(action)", "error": "\(error)"])
         }
-    }
-
-    private static func text(_ body: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }

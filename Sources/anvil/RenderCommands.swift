@@ -26,7 +26,9 @@ struct RenderCommand: AsyncParsableCommand {
         try await reportingErrors {
             var query: [String]
             if target.contains("/") {
-                guard file == nil else { throw ValidationError("--file names a declared file of a boot environment; \(target) is a template") }
+                guard file == nil else {
+                    throw ValidationError("--file names a declared file of a boot environment; \(target) is a template")
+                }
                 query = ["template=\(escape(target))"]
             } else {
                 query = ["bootenv=\(escape(target))"] + (file.map { ["file=\(escape($0))"] } ?? [])
@@ -62,7 +64,8 @@ struct BootEnvsCheckCommand: ParsableCommand {
             print("\(checked.source): \(checked.name) (\(checked.files.joined(separator: ", "))): \(verdict)")
         }
         for problem in report.problems { print("  \(problem)") }
-        let summary = "\(report.checked.count) boot environments, \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"
+        let summary =
+            "\(report.checked.count) boot environments, \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"
         print(summary)
         if report.checked.isEmpty {
             print("no bootenvs/*.yaml under \(contentDir)")

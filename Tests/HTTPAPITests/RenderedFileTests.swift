@@ -30,7 +30,8 @@ struct RenderedFileTests {
         _ = try await harness.store.loadContent(content.objects)
         let files = harness.machineFiles(templates: templates)
         let bootPlane = BootPlaneEnvironment(
-            machineFiles: files, bootFileRoots: [], unknownBootEnv: "discovery", metricsText: { "" }, logger: Logger(label: "test"))
+            machineFiles: files, bootFileRoots: [], unknownBootEnv: "discovery", metricsText: { "" },
+            logger: Logger(label: "test"))
         try await Application(router: harness.makeRouter(machineFiles: files)).test(.router) { admin in
             try await Application(router: BootPlane.makeRouter(bootPlane)).test(.router) { boot in
                 try await body(APIClient(client: admin, harness: harness), boot)
@@ -43,7 +44,11 @@ struct RenderedFileTests {
     /// Creates a machine booting `bootEnv` from `mac`; returns its id.
     static func createMachine(_ api: APIClient, name: String, bootEnv: String, params: JSONValue = [:]) async throws -> String {
         let machine = try await api.create(
-            "machines", ["name": .string(name), "bootEnv": .string(bootEnv), "params": params, "interfaces": [["mac": .string(mac), "boot": true]]])
+            "machines",
+            [
+                "name": .string(name), "bootEnv": .string(bootEnv), "params": params,
+                "interfaces": [["mac": .string(mac), "boot": true]],
+            ])
         return try #require(machine["id"]?.stringValue)
     }
 
@@ -66,7 +71,9 @@ struct RenderedFileTests {
         return response.items
     }
 
-    @Test("a debian-12-install machine's preseed and iPXE script are rendered for it, equal the render endpoint, and are in its history")
+    @Test(
+        "a debian-12-install machine's preseed and iPXE script are rendered for it, equal the render endpoint, and are in its history"
+    )
     func servedFilesMatchRender() async throws {
         try await Self.withPlanes { api, boot in
             let id = try await Self.createMachine(
@@ -74,7 +81,8 @@ struct RenderedFileTests {
                 params: ["root-password-hash": "$6$salt$hash", "domain": "lab.example"])
 
             let (served, rendered) = try await Self.bothPlanes(
-                boot, "/machines/\(id)/preseed.cfg", api, "/api/v1/machines/node-preseed/render?bootenv=debian-12-install&file=preseed&bootURL=http://localhost")
+                boot, "/machines/\(id)/preseed.cfg", api,
+                "/api/v1/machines/node-preseed/render?bootenv=debian-12-install&file=preseed&bootURL=http://localhost")
             let preseed = String(buffer: served.body)
             #expect(served.status == .ok, "\(preseed)")
             #expect(served.headers[.contentType] == "text/plain; charset=utf-8")
@@ -100,7 +108,9 @@ struct RenderedFileTests {
 
             let servedFiles = try await Self.history(api, "node-preseed", action: "fileServed")
             var paths: [String] = []
-            for path in servedFiles.compactMap({ $0["detail"]?["path"]?.stringValue }) where paths.last != path { paths.append(path) }
+            for path in servedFiles.compactMap({ $0["detail"]?["path"]?.stringValue }) where paths.last != path {
+                paths.append(path)
+            }
             #expect(paths == ["machines/\(id)/preseed.cfg", "boot/52-54-00-00-10-01.ipxe"])
             #expect(servedFiles.allSatisfy { $0["detail"]?["bootenv"] == "debian-12-install" && $0["actor"] == "boot-plane" })
             #expect(servedFiles.first?["detail"]?["template"] == "preseed/debian-12.preseed.tmpl")
@@ -119,7 +129,8 @@ struct RenderedFileTests {
             #expect(response.status == .internalServerError)
             #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
             #expect(reason.contains("required param 'root-password-hash' is not set"), "\(reason)")
-            #expect(reason.contains("preseed/debian-12.preseed.tmpl") && reason.contains("machines/\(id)/preseed.cfg"), "\(reason)")
+            #expect(
+                reason.contains("preseed/debian-12.preseed.tmpl") && reason.contains("machines/\(id)/preseed.cfg"), "\(reason)")
             #expect(!reason.contains("d-i "), "half a file was sent: \(reason)")
 
             let failures = try await Self.history(api, id, action: "renderFailed")
@@ -135,25 +146,33 @@ struct RenderedFileTests {
         }
     }
 
-    @Test("a template with a syntax error or an unknown variable is a 500 with the reason and a renderFailed entry", arguments: [
-        ("{% for key in params.ssh-authorized-keys %}{{ key }}\n", "endfor"),
-        ("hostname {{ machine.hostname }}\n", "line 1: unknown variable 'machine.hostname'"),
-    ])
+    @Test(
+        "a template with a syntax error or an unknown variable is a 500 with the reason and a renderFailed entry",
+        arguments: [
+            ("{% for key in params.ssh-authorized-keys %}{{ key }}\n", "endfor"),
+            ("hostname {{ machine.hostname }}\n", "line 1: unknown variable 'machine.hostname'"),
+        ])
     func brokenTemplate(_ text: String, _ expected: String) async throws {
         let templates = try TemporaryDirectory(prefix: "anvil-templates")
         defer { templates.remove() }
         try FileManager.default.createDirectory(atPath: templates.file("preseed"), withIntermediateDirectories: true)
         try text.write(toFile: templates.file("preseed/broken.tmpl"), atomically: true, encoding: .utf8)
         try await Self.withPlanes(templates: templates.path) { api, boot in
-            try await api.create("bootenvs", [
-                "name": "broken",
-                "templates": [["name": "answers", "path": "machines/{{ machine.id }}/answers.cfg", "template": "preseed/broken.tmpl"]],
-            ])
+            try await api.create(
+                "bootenvs",
+                [
+                    "name": "broken",
+                    "templates": [
+                        ["name": "answers", "path": "machines/{{ machine.id }}/answers.cfg", "template": "preseed/broken.tmpl"]
+                    ],
+                ])
             let id = try await Self.createMachine(api, name: "broken-one", bootEnv: "broken")
             let response = try await boot.execute(uri: "/machines/\(id)/answers.cfg", method: .get, headers: [:], body: nil)
             let reason = String(buffer: response.body)
             #expect(response.status == .internalServerError)
-            #expect(reason.hasPrefix("render_failed: machines/\(id)/answers.cfg (boot environment broken): preseed/broken.tmpl: "), "\(reason)")
+            #expect(
+                reason.hasPrefix("render_failed: machines/\(id)/answers.cfg (boot environment broken): preseed/broken.tmpl: "),
+                "\(reason)")
             #expect(reason.contains(expected), "\(reason)")
             let failures = try await Self.history(api, id, action: "renderFailed")
             #expect(failures.map { $0["detail"]?["path"]?.stringValue } == ["machines/\(id)/answers.cfg"])
@@ -164,10 +183,13 @@ struct RenderedFileTests {
     func notDeclared() async throws {
         try await Self.withPlanes { api, boot in
             let id = try await Self.createMachine(api, name: "disk-one", bootEnv: "local")
-            for path in ["/machines/\(id)/preseed.cfg", "/machines/\(World.unknownID)/preseed.cfg", "/machines/not-an-id/preseed.cfg"] {
+            for path in [
+                "/machines/\(id)/preseed.cfg", "/machines/\(World.unknownID)/preseed.cfg", "/machines/not-an-id/preseed.cfg",
+            ] {
                 let response = try await boot.execute(uri: path, method: .get, headers: [:], body: nil)
                 #expect(response.status == .notFound, "\(path)")
-                #expect(String(buffer: response.body).contains("\"code\":\"not_found\""), "\(path): \(String(buffer: response.body))")
+                #expect(
+                    String(buffer: response.body).contains("\"code\":\"not_found\""), "\(path): \(String(buffer: response.body))")
             }
             #expect(try await Self.history(api, id, action: "renderFailed").isEmpty)
         }
@@ -178,11 +200,13 @@ struct RenderedFileTests {
         try await Self.withPlanes { api, _ in
             _ = try await Self.createMachine(api, name: "node-render", bootEnv: "local")
             let script = try await api.get("/api/v1/machines/node-render/render", as: .operator)
-            #expect(script.status == .ok && script.text.contains("echo Anvil: booting node-render from the local disk"), "\(script)")
+            #expect(
+                script.status == .ok && script.text.contains("echo Anvil: booting node-render from the local disk"), "\(script)")
             let template = try await api.get("/api/v1/machines/node-render/render?template=ipxe/local.ipxe.tmpl", as: .operator)
             #expect(template.text == script.text)
 
-            try await api.get("/api/v1/machines/node-render/render?bootenv=nope", as: .operator).expectError(.notFound, "not_found", field: "bootenv")
+            try await api.get("/api/v1/machines/node-render/render?bootenv=nope", as: .operator).expectError(
+                .notFound, "not_found", field: "bootenv")
             let undeclared = try await api.get("/api/v1/machines/node-render/render?file=preseed", as: .operator)
             undeclared.expectError(.notFound, "not_found", field: "file")
             #expect(undeclared.error?["message"]?.stringValue?.contains("it declares: ipxe") == true, "\(undeclared)")
