@@ -10,9 +10,9 @@ struct RenderCommand: AsyncParsableCommand {
         commandName: "render",
         abstract: "Render a boot environment's file, or any template, for a machine: exactly the bytes the boot plane serves it.",
         discussion: """
-            TARGET is a boot environment name (renders the file it declares, --file, default ipxe) or a path
-            under templates/ (it has a '/', e.g. tasks/set-hostname.sh.tmpl; rendered with the machine's
-            boot environment). The boot plane fills in server.bootURL from the address the machine used:
+            TARGET is a boot environment name (renders the file it declares, --file, default ipxe) or a path \
+            under templates/ (it has a '/', e.g. tasks/set-hostname.sh.tmpl; rendered with the machine's \
+            boot environment). The boot plane fills in server.bootURL from the address the machine used: \
             give the same with --boot-url to compare (default: where the boot plane listens).
             """)
 
@@ -48,8 +48,8 @@ struct BootEnvsCheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Check bootenvs/*.yaml and their templates in a content directory (no server needed); exit 6 on any problem.",
         discussion: """
-            Every file loads as the server loads it; each architecture names a kernel and initrds; listed
-            params are defined; every declared file renders (template present, syntax right, no unknown
+            Every file loads as the server loads it; each architecture names a kernel and initrds; listed \
+            params are defined; every declared file renders (template present, syntax right, no unknown \
             variable or param) for a sample machine whose params all have a value.
             """)
 
