@@ -9,6 +9,11 @@ public struct RenderError: Error, CustomStringConvertible, Sendable {
     public var template: String
     public var message: String
 
+    public init(template: String, message: String) {
+        self.template = template
+        self.message = message
+    }
+
     public var description: String { "\(template): \(message)" }
 }
 

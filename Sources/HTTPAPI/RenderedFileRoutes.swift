@@ -63,6 +63,11 @@ struct RenderedFileRoutes: Sendable {
         do {
             guard let file = try await files.render(selection, mac: mac, machine: machine, bootEnv: bootEnv, bootURL: bootURL)
             else {
+                // Every machine boots through its iPXE script: a boot environment without one is broken
+                // content, not a wrong URL.
+                if case .named(let name) = selection {
+                    throw RenderError(template: bootEnv, message: "boot environment \(bootEnv) declares no template named \(name)")
+                }
                 throw APIError(.notFound, code: "not_found", message: "boot environment \(bootEnv) declares no file at \(path)")
             }
             rendered = file

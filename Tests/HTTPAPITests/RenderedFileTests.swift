@@ -174,8 +174,12 @@ struct RenderedFileTests {
                 reason.hasPrefix("render_failed: machines/\(id)/answers.cfg (boot environment broken): preseed/broken.tmpl: "),
                 "\(reason)")
             #expect(reason.contains(expected), "\(reason)")
+            // It declares no iPXE script either: what the machine boots through is broken content, not a 404.
+            let script = try await boot.execute(uri: "/boot/52-54-00-00-10-01.ipxe", method: .get, headers: [:], body: nil)
+            #expect(script.status == .internalServerError)
+            #expect(String(buffer: script.body).contains("broken: boot environment broken declares no template named ipxe"))
             let failures = try await Self.history(api, id, action: "renderFailed")
-            #expect(failures.map { $0["detail"]?["path"]?.stringValue } == ["machines/\(id)/answers.cfg"])
+            #expect(failures.map { $0["detail"]?["path"]?.stringValue } == ["machines/\(id)/answers.cfg", "boot/52-54-00-00-10-01.ipxe"])
         }
     }
 
