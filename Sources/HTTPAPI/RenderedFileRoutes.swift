@@ -66,7 +66,8 @@ struct RenderedFileRoutes: Sendable {
                 // Every machine boots through its iPXE script: a boot environment without one is broken
                 // content, not a wrong URL.
                 if case .named(let name) = selection {
-                    throw RenderError(template: bootEnv, message: "boot environment \(bootEnv) declares no template named \(name)")
+                    throw RenderError(
+                        template: bootEnv, message: "boot environment \(bootEnv) declares no template named \(name)")
                 }
                 throw APIError(.notFound, code: "not_found", message: "boot environment \(bootEnv) declares no file at \(path)")
             }

@@ -179,7 +179,10 @@ struct RenderedFileTests {
             #expect(script.status == .internalServerError)
             #expect(String(buffer: script.body).contains("broken: boot environment broken declares no template named ipxe"))
             let failures = try await Self.history(api, id, action: "renderFailed")
-            #expect(failures.map { $0["detail"]?["path"]?.stringValue } == ["machines/\(id)/answers.cfg", "boot/52-54-00-00-10-01.ipxe"])
+            #expect(
+                failures.map { $0["detail"]?["path"]?.stringValue } == [
+                    "machines/\(id)/answers.cfg", "boot/52-54-00-00-10-01.ipxe",
+                ])
         }
     }
 
