@@ -58,15 +58,14 @@ struct BootEnvsCheckCommand: ParsableCommand {
 
     func run() throws {
         let report = BootEnvCheck(root: URL(fileURLWithPath: contentDir)).run()
+        func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
         for checked in report.checked {
             let count = report.problems.filter { $0.file == checked.source }.count
-            let verdict = count == 0 ? "ok" : "\(count) problem\(count == 1 ? "" : "s")"
+            let verdict = count == 0 ? "ok" : counted(count, "problem")
             print("\(checked.source): \(checked.name) (\(checked.files.joined(separator: ", "))): \(verdict)")
         }
         for problem in report.problems { print("  \(problem)") }
-        let summary =
-            "\(report.checked.count) boot environments, \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"
-        print(summary)
+        print("\(counted(report.checked.count, "boot environment")), \(counted(report.problems.count, "problem"))")
         if report.checked.isEmpty {
             print("no bootenvs/*.yaml under \(contentDir)")
             throw ExitCode(6)
