@@ -157,7 +157,7 @@ let package = Package(
         .executableTarget(
             name: "anvil",
             dependencies: [
-                "Appliance", "ProvisioningModel", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
+                "Appliance", "ProvisioningModel", "BootEnvRendering", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -205,8 +205,9 @@ let package = Package(
         .testTarget(
             name: "HTTPAPITests",
             dependencies: [
-                "HTTPAPI", "SQLiteInventory", "ProvisioningModel", "Appliance", "ApplianceTesting",
+                "HTTPAPI", "SQLiteInventory", "ProvisioningModel", "Appliance", "ApplianceTesting", "BootEnvRendering",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

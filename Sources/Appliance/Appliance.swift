@@ -62,9 +62,12 @@ public struct Appliance: Sendable {
         let power = PowerOperations(
             store: store, power: FreeIPMIPower(configuration: .init(configuration.power, sdrCacheDirectory: data.sdrCacheDirectory)),
             secrets: SecretBox(key: try data.bmcSecretKey()), concurrency: configuration.power.concurrency)
+        let machineFiles = MachineFileRenderer(
+            store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+            tokens: MachineTokenAuthority(key: try data.machineTokenKey()))
         let environment = AdminAPIEnvironment(
-            store: store, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all }, bootDecisions: bootDecisions,
-            power: power)
+            store: store, machineFiles: machineFiles, startedAt: startedAt, metricsText: metricsText, listeners: { await listening.all },
+            bootDecisions: bootDecisions, power: power)
 
         let adminServer: HTTPServerBuilder
         switch configuration.admin.tls {
@@ -90,14 +93,14 @@ public struct Appliance: Sendable {
             },
             logger: logger)
         var bootPlane = BootPlaneEnvironment(
-            store: store, renderer: BootScriptRenderer(templatesDirectory: configuration.contentDirectory + "/templates"),
+            machineFiles: machineFiles,
             bootFileRoots: [
                 BootFileRoot(path: configuration.bootFilesDirectory),
                 BootFileRoot(path: configuration.bootImageDirectory),
                 BootFileRoot(path: configuration.bootFiles.loaderDirectory, symlinksMayLeaveRoot: true),
             ],
             unknownBootEnv: configuration.dhcp.unknownMachines == .discovery ? "discovery" : nil,
-            machineTokens: MachineTokenAuthority(key: try data.machineTokenKey()), metricsText: metricsText, logger: logger)
+            metricsText: metricsText, logger: logger)
         bootPlane.unknownCallHomeRate = (configuration.boot.unknownCallHomesPerSecond, configuration.boot.unknownCallHomeBurst)
         bootPlane.power = power
         let boot = Application(

@@ -9,6 +9,11 @@ public struct RenderError: Error, CustomStringConvertible, Sendable {
     public var template: String
     public var message: String
 
+    public init(template: String, message: String) {
+        self.template = template
+        self.message = message
+    }
+
     public var description: String { "\(template): \(message)" }
 }
 
@@ -42,10 +47,47 @@ public struct BootScriptRenderer: Sendable {
 
     /// The boot environment's iPXE script (its template named `ipxe`) for the subject.
     public func ipxeScript(for subject: RenderSubject) throws(RenderError) -> String {
-        guard let template = subject.bootEnv.templates.first(where: { $0.name == "ipxe" }) else {
+        guard let file = subject.bootEnv.templates.first(where: { $0.name == BootEnvTemplate.ipxeScriptName }) else {
             throw RenderError(template: subject.bootEnv.name, message: "boot environment \(subject.bootEnv.name) has no template named ipxe")
         }
-        return try render(template.template, values: try context(for: subject))
+        return try render(file, for: subject)
+    }
+
+    /// One file the boot environment declares, rendered for the subject. The boot environment's
+    /// required params must all have a value: an installer that starts without its root password
+    /// fails late and far from the cause, so the file is refused instead.
+    public func render(_ file: BootEnvTemplate, for subject: RenderSubject) throws(RenderError) -> String {
+        if let missing = subject.bootEnv.requiredParams.first(where: { subject.params[$0] == nil || subject.params[$0] == .null }) {
+            throw RenderError(
+                template: file.template,
+                message: "required param '\(missing)' is not set (boot environment \(subject.bootEnv.name) requires it)")
+        }
+        return try render(template: file.template, for: subject)
+    }
+
+    /// Any template under the templates directory, rendered with the subject's context (a preview
+    /// of a task script or a template not yet declared by a boot environment).
+    public func render(template path: String, for subject: RenderSubject) throws(RenderError) -> String {
+        try render(path, values: try context(for: subject))
+    }
+
+    /// The declared file the boot environment serves at `path` for the subject (paths are templates
+    /// too, e.g. `machines/{{ machine.id }}/preseed.cfg`), or nil when it declares none there.
+    public func declaredFile(at path: String, for subject: RenderSubject) throws(RenderError) -> BootEnvTemplate? {
+        let values = try context(for: subject)
+        for file in subject.bootEnv.templates {
+            if try declaredPath(of: file, values: values, bootEnv: subject.bootEnv.name) == path { return file }
+        }
+        return nil
+    }
+
+    /// Where the subject fetches a declared file, relative to the boot plane's root.
+    public func declaredPath(of file: BootEnvTemplate, for subject: RenderSubject) throws(RenderError) -> String {
+        try declaredPath(of: file, values: try context(for: subject), bootEnv: subject.bootEnv.name)
+    }
+
+    private func declaredPath(of file: BootEnvTemplate, values: [String: Any], bootEnv: String) throws(RenderError) -> String {
+        try renderText(file.path, name: "\(bootEnv) templates.\(file.name).path", values: values)
     }
 
     /// The values templates see: `machine`, `params`, `bootenv`, `env` (this architecture's kernel,
@@ -135,7 +177,10 @@ public struct BootScriptRenderer: Sendable {
                 }
             }
             for expression in expressions {
-                let path = String(expression.split(separator: "|").first ?? "").trimmingCharacters(in: .whitespaces)
+                let parts = expression.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+                // `{{ params.domain|default:"" }}` says in the template that the value may be missing.
+                if parts.dropFirst().contains(where: { $0.hasPrefix("default") }) { continue }
+                let path = parts.first ?? ""
                 guard let first = path.split(separator: ".").first, !path.isEmpty else { continue }
                 if path.first == "\"" || path.first == "'" || Double(path) != nil || loopVariables.contains(String(first)) { continue }
                 guard resolve(path, in: values) else {

@@ -24,9 +24,10 @@ final class MachineDirectory: Sendable {
 
     func machine(_ mac: MACAddress) -> KnownMachine { state.withLock { $0.byMAC[mac] ?? .unknown } }
 
-    /// Applies one machine event; events of other kinds are ignored.
+    /// Applies one machine event; events of other kinds are ignored, and so are notes (a file served,
+    /// a discovery): they carry their detail, not the machine, and the machine has not changed.
     func apply(_ event: InventoryEvent) {
-        guard event.kind == .machine else { return }
+        guard event.kind == .machine, event.action.changesObject else { return }
         let machine = event.object.flatMap { try? JSONDecoder().decode(Machine.self, from: JSONEncoder().encode($0)) }
         state.withLock { state in
             for mac in state.macsByKey.removeValue(forKey: event.key) ?? [] { state.byMAC[mac] = nil }

@@ -102,6 +102,14 @@ struct ErrorShapingMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Rendered files and scripts: the text as it is, for firmware, installers and `anvil render`.
+enum TextResponse {
+    static func make(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
 enum JSONResponse {
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()

@@ -15,15 +15,19 @@ public struct AdminAPIEnvironment: Sendable {
     public var listeners: @Sendable () async -> [String: String]
     /// The DHCP server's latest boot answers, shown per machine.
     public var bootDecisions: BootDecisionLog
+    /// The boot plane's renderer, for previews that are exactly what machines get.
+    public var machineFiles: MachineFileRenderer
     /// BMC records, power commands and sensors; without it those routes do not exist.
     public var power: PowerOperations?
 
     public init(
-        store: any InventoryStore, startedAt: Date = Date(), metricsText: @escaping @Sendable () -> String = { "" },
+        store: any InventoryStore, machineFiles: MachineFileRenderer, startedAt: Date = Date(),
+        metricsText: @escaping @Sendable () -> String = { "" },
         listeners: @escaping @Sendable () async -> [String: String] = { [:] }, bootDecisions: BootDecisionLog = BootDecisionLog(),
         power: PowerOperations? = nil
     ) {
         self.bootDecisions = bootDecisions
+        self.machineFiles = machineFiles
         self.power = power
         self.store = store
         self.startedAt = startedAt
@@ -64,6 +68,7 @@ public enum AdminAPI {
         BootDecisionRoutes(store: store, decisions: environment.bootDecisions).register(in: catalog)
         MachineHistoryRoutes(store: store).register(in: catalog)
         if let power = environment.power { PowerRoutes(store: store, operations: power).register(in: catalog) }
+        MachineRenderRoutes(files: environment.machineFiles, listeners: environment.listeners).register(in: catalog)
         EventRoutes(store: store).register(in: catalog)
         TokenRoutes(store: store).register(in: catalog)
         catalog.add(.get, "info", role: .viewer, tag: "appliance", summary: "Version, uptime and object counts") { _, _ in

@@ -33,7 +33,7 @@ struct MachineHistoryRoutes {
             let limit = min(1000, Int(request.uri.queryParameters["limit"].map(String.init) ?? "1000") ?? 1000)
             let events = try await store.events(of: .machine, key: machine.object.key, actions: actions, after: after, limit: limit)
             let entries = events.map { event in
-                let isChange = [.created, .updated, .deleted].contains(event.action)
+                let isChange = event.action.changesObject
                 return Entry(
                     cursor: event.cursor, time: event.time, action: event.action, actor: event.actor,
                     state: isChange ? event.object?.objectValue?["state"]?.stringValue : nil, detail: isChange ? nil : event.object)

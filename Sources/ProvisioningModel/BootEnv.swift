@@ -108,6 +108,9 @@ public struct BootEnvArchitecture: Codable, Sendable, Hashable {
 
 /// A file a boot environment renders per machine: `path` is what the machine asks for, `template` the source.
 public struct BootEnvTemplate: Codable, Sendable, Hashable {
+    /// The file iPXE fetches as `/boot/<mac>.ipxe`; every boot environment declares one.
+    public static let ipxeScriptName = "ipxe"
+
     public var name: String
     public var path: String
     public var template: String

@@ -46,6 +46,11 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case factsChanged
         /// A caller's identity points at several machines or contradicts one; nothing was merged.
         case identityConflict
+        /// The boot plane served the machine a rendered file; the detail says which (path, boot
+        /// environment, template).
+        case fileServed
+        /// A file the machine asked for could not be rendered; the detail names the template and why.
+        case renderFailed
         /// A power command ran against the machine's BMC; the object is its `PowerOperationRecord`.
         case powerAction
         /// The power-state sync found the machine in another state than its last command left it.
@@ -54,6 +59,9 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case operatorAction
         /// A BMC was attached from a credential set matching the BMC address the agent reported.
         case bmcAttached
+
+        /// Whether the object itself changed (the event then carries it), rather than a note about it.
+        public var changesObject: Bool { [.created, .updated, .deleted].contains(self) }
     }
 
     public var cursor: Int64

@@ -125,6 +125,8 @@ public struct Machine: InventoryObject {
 
     /// The MACs the machine answers to, for identity matching and DHCP.
     public var macAddresses: [MACAddress] { interfaces.map(\.mac) }
+    /// The NIC it network-boots from: the one marked `boot`, else the first.
+    public var bootMAC: MACAddress? { interfaces.first(where: \.boot)?.mac ?? interfaces.first?.mac }
 }
 
 /// One network interface of a machine.

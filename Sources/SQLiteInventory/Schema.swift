@@ -67,9 +67,31 @@ enum Schema {
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }
+        // What the boot plane served each machine, and what it failed to render, join the history.
+        // A copy of v2's rebuild with two more actions, on purpose: shipped migrations are frozen text,
+        // so they share no helper that a later change could alter under them.
+        migrator.registerMigration("v3-served-files") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_v3 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
+                            'fileServed', 'renderFailed')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v3 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v3 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+                    """)
+        }
         // BMC credentials (password sealed by the caller), the power operation log and the latest sensor
         // readings, each owned by its machine; and the power notes join the event log's actions.
-        migrator.registerMigration("v3-power") { db in
+        migrator.registerMigration("v4-power") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE bmc_credential (
@@ -116,19 +138,19 @@ enum Schema {
                         readings TEXT NOT NULL CHECK (json_valid(readings))
                     ) WITHOUT ROWID;
 
-                    CREATE TABLE event_v3 (
+                    CREATE TABLE event_v4 (
                         cursor INTEGER PRIMARY KEY AUTOINCREMENT,
                         time TEXT NOT NULL,
                         action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
-                            'powerAction', 'powerDrift', 'operatorAction', 'bmcAttached')),
+                            'fileServed', 'renderFailed', 'powerAction', 'powerDrift', 'operatorAction', 'bmcAttached')),
                         kind TEXT NOT NULL,
                         key TEXT NOT NULL,
                         actor TEXT NOT NULL,
                         object TEXT CHECK (object IS NULL OR json_valid(object))
                     );
-                    INSERT INTO event_v3 SELECT * FROM event;
+                    INSERT INTO event_v4 SELECT * FROM event;
                     DROP TABLE event;
-                    ALTER TABLE event_v3 RENAME TO event;
+                    ALTER TABLE event_v4 RENAME TO event;
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }

@@ -17,7 +17,8 @@ struct Anvil: AsyncParsableCommand {
             ObjectCommand<MachinesKind>.self, ObjectCommand<SubnetsKind>.self, ObjectCommand<ReservationsKind>.self,
             ObjectCommand<BootEnvsKind>.self, ObjectCommand<ParamsKind>.self, ObjectCommand<ProfilesKind>.self,
             ObjectCommand<TasksKind>.self, ObjectCommand<StagesKind>.self, ObjectCommand<WorkflowsKind>.self,
-            ObjectCommand<JobsKind>.self, ObjectCommand<LeasesKind>.self, DHCPCommand.self, PowerCommand.self, BMCCredentialsCommand.self,
+            ObjectCommand<JobsKind>.self, ObjectCommand<LeasesKind>.self, RenderCommand.self, DHCPCommand.self, PowerCommand.self,
+            BMCCredentialsCommand.self,
         ]
     )
 }

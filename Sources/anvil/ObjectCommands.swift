@@ -33,6 +33,7 @@ enum ReservationsKind: CLIKind {
 enum BootEnvsKind: CLIKind {
     static let kind = ObjectKind.bootenv
     static let columns: [(title: String, path: String)] = [("NAME", "name"), ("OS", "os.family"), ("VERSION", "os.version"), ("ORIGIN", "meta.origin"), ("DESCRIPTION", "description")]
+    static var extraCommands: [any ParsableCommand.Type] { [BootEnvsCheckCommand.self] }
 }
 enum ParamsKind: CLIKind {
     static let kind = ObjectKind.param
@@ -252,11 +253,12 @@ struct BootDecisionsCommand: AsyncParsableCommand {
 
 struct MachineHistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "history", abstract: "The machine's history: discovered, changes, hardware changes (with what changed), conflicts.")
+        commandName: "history",
+        abstract: "The machine's history: discovered, changes, hardware changes (with what changed), conflicts, files served.")
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Machine id or name.") var machine: String
-    @Option(help: "Only this kind of entry, e.g. factsChanged, discovered, identityConflict.") var action: String?
+    @Option(help: "Only this kind of entry, e.g. factsChanged, discovered, identityConflict, fileServed, renderFailed.") var action: String?
 
     func run() async throws {
         try await reportingErrors {
@@ -273,6 +275,8 @@ struct MachineHistoryCommand: AsyncParsableCommand {
                     for change in changes { print("    " + (change.objectValue?["summary"]?.stringValue ?? "")) }
                 } else if let message = fields["detail"]?.objectValue?["message"]?.stringValue {
                     print("    " + message)
+                } else if let served = fields["detail"]?.objectValue, let path = served["path"]?.stringValue {
+                    print("    \(path)  (boot environment \(served["bootenv"]?.stringValue ?? "?"), template \(served["template"]?.stringValue ?? "?"))")
                 } else if let detail = fields["detail"], detail != .null {
                     print("    " + Table.cell(detail))
                 }

@@ -126,6 +126,14 @@ struct DHCPClientsTests {
                 if local.count == 1, !(local.first ?? "").contains("undionly") { break }
             }
             #expect(local.count == 1 && !(local.first ?? "").contains("undionly"), "\(local)")
+            // Fetching its script notes `fileServed` in its history; the DHCP server still knows the machine.
+            let script = try await lab.server.run(["curl", "--silent", "--max-time", "30", "http://127.0.0.1:8080/boot/02-00-00-00-0b-02.ipxe"])
+            #expect(script.stdout.contains("local-one"), "\(script.stdout)")
+            let served = try await lab.cli(["machines", "history", "local-one", "--action", "fileServed"]).stdout
+            #expect(served.contains("boot/02-00-00-00-0b-02.ipxe"), "\(served)")
+            let afterServed = try await lab.probe(
+                from: lab.clientInterface, in: lab.clients, ["--mac", "02:00:00:00:0b:02", "--arch", "0", "--vendor-class", "PXEClient:Arch:00000"])
+            #expect(afterServed.count == 1 && !(afterServed.first ?? "").contains("undionly"), "a note made the machine unknown: \(afterServed)")
 
             // Every answer is on record for the machine: what it asked, what it got, why.
             let recorded = try await lab.cli(["machines", "boot-decisions", "local-one", "--json"]).stdout

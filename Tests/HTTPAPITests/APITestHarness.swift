@@ -1,4 +1,5 @@
 import ApplianceTesting
+import BootEnvRendering
 import Foundation
 import HTTPAPI
 import HTTPTypes
@@ -56,6 +57,8 @@ struct APITestHarness: Sendable {
     let store: SQLiteInventory
     let secrets: [String: String]
     let tokenIDs: [String: String]
+    /// Signs the machine tokens rendered into machines' files.
+    let machineTokens = MachineTokenAuthority(key: MachineTokenAuthority.generateKey())
 
     /// Token names double as the actor names in events (`token:operator`).
     static let tokenNames = ["admin", "operator", "viewer", "expired"]
@@ -113,8 +116,14 @@ struct APITestHarness: Sendable {
         }
     }
 
-    func makeRouter() -> Router<AnvilRequestContext> {
-        AdminAPI.makeRouter(AdminAPIEnvironment(store: store, metricsText: { "anvil_test_metric 1\n" }))
+    /// Renders from the repository's templates unless a test brings its own.
+    func machineFiles(templates: String = AnvilServer.repositoryRoot + "/templates") -> MachineFileRenderer {
+        MachineFileRenderer(store: store, renderer: BootScriptRenderer(templatesDirectory: templates), tokens: machineTokens)
+    }
+
+    func makeRouter(machineFiles: MachineFileRenderer? = nil) -> Router<AnvilRequestContext> {
+        AdminAPI.makeRouter(
+            AdminAPIEnvironment(store: store, machineFiles: machineFiles ?? self.machineFiles(), metricsText: { "anvil_test_metric 1\n" }))
     }
 
     /// Runs `body` against the router in process (no sockets), then removes the temporary directory.

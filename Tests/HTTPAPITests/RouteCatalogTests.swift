@@ -46,6 +46,9 @@ struct Route: Sendable, Hashable, CustomTestStringConvertible {
             Route(
                 method: .get, template: "/api/v1/machines/{key}/history", example: "/api/v1/machines/\(World.machineName)/history",
                 role: .viewer),
+            Route(
+                method: .get, template: "/api/v1/machines/{key}/render",
+                example: "/api/v1/machines/\(World.machineName)/render?template=ipxe/local.ipxe.tmpl", role: .operator),
             Route(method: .get, template: "/api/v1/boot-decisions", example: "/api/v1/boot-decisions?mac=52:54:00:00:00:01", role: .viewer),
             Route(method: .get, template: "/api/v1/events", example: "/api/v1/events?after=0", role: .viewer),
             Route(method: .get, template: "/api/v1/events/stream", example: "/api/v1/events/stream", role: .viewer, streams: true),

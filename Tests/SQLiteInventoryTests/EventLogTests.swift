@@ -97,4 +97,56 @@ struct EventLogTests {
             #expect(try await store.latestEventCursor() > cursor)
         }
     }
+
+    @Test("every event action passes the schema's CHECK and reads back as itself")
+    func everyActionIsStorable() async throws {
+        try await withStore { store, _ in
+            let machine = try await store.create(Fixtures.machine(), actor: "test").object
+            let notes = InventoryEvent.Action.allCases.map { InventoryNote(action: $0, kind: .machine, key: machine.key, detail: ["n": 1]) }
+            try await store.record(notes, actor: "test")
+            let history = try await store.events(of: .machine, key: machine.key, actions: nil, after: 0, limit: 100)
+            #expect(history.map(\.action) == [.created] + InventoryEvent.Action.allCases)
+        }
+    }
+
+    @Test("a database from before v3-served-files keeps its events and cursors and accepts the new actions")
+    func upgradeFromEventNotes() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("inventory.sqlite")
+        let machine = Fixtures.machine(3)
+        do {
+            let store = try SQLiteInventory(path: path)
+            for bootEnv in Fixtures.bootEnvs { _ = try await store.create(bootEnv, actor: "test") }
+            _ = try await store.create(machine, actor: "test")
+            store.close()
+        }
+        // Put the event table back as v2-event-notes left it, and forget that v3 ran.
+        let downgrade = try await AnvilServer.run(
+            "/usr/bin/sqlite3",
+            [
+                path,
+                """
+                CREATE TABLE event_v2 (cursor INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,
+                  action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict')),
+                  kind TEXT NOT NULL, key TEXT NOT NULL, actor TEXT NOT NULL, object TEXT CHECK (object IS NULL OR json_valid(object)));
+                INSERT INTO event_v2 SELECT * FROM event; DROP TABLE event; ALTER TABLE event_v2 RENAME TO event;
+                CREATE INDEX event_object ON event(kind, key, cursor);
+                DELETE FROM grdb_migrations WHERE identifier = 'v3-served-files';
+                INSERT INTO event (time, action, kind, key, actor) VALUES ('2026-01-01T00:00:00Z', 'fileServed', 'machine', 'x', 'test');
+                """,
+            ])
+        #expect(downgrade.status != 0 && downgrade.stderr.contains("CHECK constraint failed"), "the v2 table must refuse the new action: \(downgrade)")
+        let before = try await AnvilServer.run("/usr/bin/sqlite3", [path, "SELECT max(cursor) FROM event;"])
+        let latest = try #require(Int64(before.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(before)")
+
+        let upgraded = try SQLiteInventory(path: path)
+        defer { upgraded.close() }
+        #expect(try await upgraded.latestEventCursor() == latest)
+        try await upgraded.record(
+            [InventoryNote(action: .fileServed, kind: .machine, key: machine.key, detail: ["path": "boot/x.ipxe"])], actor: "test")
+        let history = try await upgraded.events(of: .machine, key: machine.key, actions: nil, after: 0, limit: 10)
+        #expect(history.map(\.action) == [.created, .fileServed])
+        #expect(history.last!.cursor > latest)
+    }
 }
