@@ -9,15 +9,33 @@ struct PowerRoutes {
     let store: any InventoryStore
     let operations: PowerOperations
 
-    /// `PUT machines/{key}/bmc`.
-    struct BMCRequest: Decodable {
-        var address: String
+    /// The body of `PUT machines/{key}/bmc` (which names the BMC's `address`) and of
+    /// `PUT bmc-credential-sets/{name}` (which names a `network`).
+    struct BMCLoginRequest: Decodable {
+        var address: String?
+        var network: String?
         var port: Int?
         var username: String
         var password: String
         var cipherSuite: Int?
         var workarounds: [String]?
-        static let fields: Set<String> = ["address", "port", "username", "password", "cipherSuite", "workarounds"]
+
+        /// Decodes the body, which must carry `place` (`address` or `network`) and not the other.
+        static func decode(_ request: Request, place: String) async throws -> (login: Self, place: String) {
+            let known: Set<String> = ["port", "username", "password", "cipherSuite", "workarounds", place]
+            let login = try RequestBody.decode(Self.self, from: try await RequestBody.json(request), knownFields: known)
+            guard let value = place == "address" ? login.address : login.network else {
+                throw APIError(.unprocessableContent, code: "invalid", message: "\(place) is required", field: place)
+            }
+            return (login, value)
+        }
+
+        func endpoint(address: String) -> BMCEndpoint {
+            BMCEndpoint(
+                address: address, port: port ?? 623, username: username, password: password,
+                cipherSuite: UInt8(clamping: cipherSuite ?? 17),
+                workarounds: workarounds ?? [])
+        }
     }
 
     /// What the API shows of a BMC.
@@ -55,17 +73,6 @@ struct PowerRoutes {
         static let fields: Set<String> = ["action", "machines", "boot"]
     }
 
-    /// `PUT bmc-credential-sets/{name}`.
-    struct CredentialSetRequest: Decodable {
-        var network: String
-        var port: Int?
-        var username: String
-        var password: String
-        var cipherSuite: Int?
-        var workarounds: [String]?
-        static let fields: Set<String> = ["network", "port", "username", "password", "cipherSuite", "workarounds"]
-    }
-
     struct CredentialSetView: Encodable {
         var name: String
         var network: String
@@ -94,12 +101,8 @@ struct PowerRoutes {
         ) {
             request, context in
             let name = try context.parameters.require("name")
-            let body = try RequestBody.decode(
-                CredentialSetRequest.self, from: try await RequestBody.json(request), knownFields: CredentialSetRequest.fields)
-            let endpoint = BMCEndpoint(
-                address: "", port: body.port ?? 623, username: body.username, password: body.password,
-                cipherSuite: UInt8(clamping: body.cipherSuite ?? 17), workarounds: body.workarounds ?? [])
-            try await operations.saveCredentialSet(name: name, network: body.network, endpoint: endpoint)
+            let (login, network) = try await BMCLoginRequest.decode(request, place: "network")
+            try await operations.saveCredentialSet(name: name, network: network, endpoint: login.endpoint(address: ""))
             let saved = try await store.bmcCredentialSets().first { $0.name == name }
             return try JSONResponse.make(saved.map(CredentialSetView.init))
         }
@@ -120,18 +123,28 @@ struct PowerRoutes {
         ) {
             request, context in
             let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
-            let body = try RequestBody.decode(
-                BMCRequest.self, from: try await RequestBody.json(request), knownFields: BMCRequest.fields)
-            let endpoint = BMCEndpoint(
-                address: body.address, port: body.port ?? 623, username: body.username, password: body.password,
-                cipherSuite: UInt8(clamping: body.cipherSuite ?? 17), workarounds: body.workarounds ?? [])
-            try await operations.attachBMC(endpoint, to: machine.object.id)
+            let (login, address) = try await BMCLoginRequest.decode(request, place: "address")
+            try await operations.attachBMC(login.endpoint(address: address), to: machine.object.id)
             return try await bmcView(machine.object.id)
         }
         catalog.add(.get, "machines/{key}/bmc", role: .viewer, tag: "power", summary: "The machine's BMC (never its password)") {
             _, context in
             let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
             return try await bmcView(machine.object.id)
+        }
+        catalog.add(
+            .get, "machines/{key}/bmc/info", role: .viewer, tag: "power",
+            summary: "Ask the machine's BMC who it is now: device ID, firmware, IPMI version, manufacturer, product"
+        ) { _, context in
+            let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
+            guard let credential = try await store.bmcCredential(machine: machine.object.id) else {
+                throw APIError(.notFound, code: "not_found", message: "machine \(machine.object.name) has no BMC")
+            }
+            do {
+                return try JSONResponse.make(try await operations.power.info(of: try operations.endpoint(of: credential)))
+            } catch let error as PowerError {
+                throw Self.apiError(error)
+            }
         }
         catalog.add(.delete, "machines/{key}/bmc", role: .admin, tag: "power", summary: "Forget the machine's BMC") {
             _, context in

@@ -6,7 +6,8 @@ import Foundation
 struct AnvilBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "anvil-bench", abstract: "Anvil's benchmarks: figures printed side by side with peers, never asserted.",
-        subcommands: [InventoryBenchmark.self, PowerBenchmark.self], defaultSubcommand: InventoryBenchmark.self)
+        subcommands: [InventoryBenchmark.self, PowerBenchmark.self, CallHomeBenchmark.self],
+        defaultSubcommand: InventoryBenchmark.self)
 }
 
 /// Runs `count` operations on `concurrency` workers; returns each operation's latency in seconds.

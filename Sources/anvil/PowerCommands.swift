@@ -100,7 +100,7 @@ struct MachineSensorsCommand: AsyncParsableCommand {
 struct MachineBMCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bmc", abstract: "The machine's BMC (IPMI address and credentials).",
-        subcommands: [Set.self, Show.self, Remove.self])
+        subcommands: [Set.self, Show.self, Info.self, Remove.self])
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -108,19 +108,11 @@ struct MachineBMCCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Machine id or name.") var machine: String
         @Option(help: "BMC address.") var address: String
-        @Option(help: "BMC UDP port.") var port = 623
-        @Option(help: "BMC user.") var username: String
-        @Option(help: "File holding the password (first line); '-' or absent reads stdin.") var passwordFile: String?
-        @Option(help: "IPMI cipher suite: 17, or 3 for BMCs without 17.") var cipherSuite = 17
-        @Option(help: "FreeIPMI workaround for a BMC quirk (repeatable), e.g. opensesspriv.") var workaround: [String] = []
+        @OptionGroup var login: BMCLoginOptions
 
         func run() async throws {
             try await reportingErrors {
-                let body: JSONValue = .object([
-                    "address": .string(address), "port": .integer(Int64(port)), "username": .string(username),
-                    "password": .string(try readPassword(from: passwordFile)), "cipherSuite": .integer(Int64(cipherSuite)),
-                    "workarounds": .array(workaround.map(JSONValue.string)),
-                ])
+                let body = try login.body(["address": .string(address)])
                 let answer = try await connection.client().request(.PUT, "/api/v1/machines/\(escape(machine))/bmc", body: body)
                     .json
                 printJSON(answer)
@@ -140,6 +132,18 @@ struct MachineBMCCommand: AsyncParsableCommand {
         }
     }
 
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the BMC for its device ID, firmware and manufacturer.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Machine id or name.") var machine: String
+
+        func run() async throws {
+            try await reportingErrors {
+                printJSON(try await connection.client().request(.GET, "/api/v1/machines/\(escape(machine))/bmc/info").json)
+            }
+        }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Forget the machine's BMC.")
         @OptionGroup var connection: ConnectionOptions
@@ -150,6 +154,25 @@ struct MachineBMCCommand: AsyncParsableCommand {
                 _ = try await connection.client().request(.DELETE, "/api/v1/machines/\(escape(machine))/bmc")
             }
         }
+    }
+}
+
+/// How to log in to a BMC: shared by `machines bmc set` and `bmc-credentials set`.
+struct BMCLoginOptions: ParsableArguments {
+    @Option(help: "BMC UDP port.") var port = 623
+    @Option(help: "BMC user.") var username: String
+    @Option(help: "File holding the password (first line); '-' or absent reads stdin.") var passwordFile: String?
+    @Option(help: "IPMI cipher suite: 17, or 3 for BMCs without 17.") var cipherSuite = 17
+    @Option(help: "FreeIPMI workaround for a BMC quirk (repeatable), e.g. opensesspriv.") var workaround: [String] = []
+
+    /// The request body: these fields, the password read now, and `extra`.
+    func body(_ extra: [String: JSONValue]) throws -> JSONValue {
+        .object(
+            extra.merging([
+                "port": .integer(Int64(port)), "username": .string(username),
+                "password": .string(try readPassword(from: passwordFile)),
+                "cipherSuite": .integer(Int64(cipherSuite)), "workarounds": .array(workaround.map(JSONValue.string)),
+            ]) { $1 })
     }
 }
 
@@ -179,19 +202,11 @@ struct BMCCredentialsCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Name of the set.") var name: String
         @Option(help: "The BMC network, e.g. 10.0.9.0/24.") var network: String
-        @Option(help: "BMC UDP port.") var port = 623
-        @Option(help: "BMC user.") var username: String
-        @Option(help: "File holding the password (first line); '-' or absent reads stdin.") var passwordFile: String?
-        @Option(help: "IPMI cipher suite: 17, or 3 for BMCs without 17.") var cipherSuite = 17
-        @Option(help: "FreeIPMI workaround for a BMC quirk (repeatable), e.g. opensesspriv.") var workaround: [String] = []
+        @OptionGroup var login: BMCLoginOptions
 
         func run() async throws {
             try await reportingErrors {
-                let body: JSONValue = .object([
-                    "network": .string(network), "port": .integer(Int64(port)), "username": .string(username),
-                    "password": .string(try readPassword(from: passwordFile)), "cipherSuite": .integer(Int64(cipherSuite)),
-                    "workarounds": .array(workaround.map(JSONValue.string)),
-                ])
+                let body = try login.body(["network": .string(network)])
                 printJSON(
                     try await connection.client().request(.PUT, "/api/v1/bmc-credential-sets/\(escape(name))", body: body).json)
             }

@@ -43,6 +43,9 @@ import Testing
             #expect(try Self.json(attached.stdout).objectValue?["passwordSet"] == .bool(true))
         }
 
+        let info = try Self.json(try await server.cli(["machines", "bmc", "info", "rack1-a"]).stdout).objectValue ?? [:]
+        #expect(info["manufacturerID"] == .integer(0x1291) && info["firmwareVersion"] == "9.08", "\(info)")
+
         // Cipher suite 0 is refused at the door, naming the field.
         let weak = try await server.cli(
             ["machines", "bmc", "set", "rack1-a", "--address", "127.0.0.1", "--username", "admin", "--cipher-suite", "0"],
@@ -213,9 +216,12 @@ import Testing
         try await lab.cli(["power", "pxe", "vm1"])
         #expect(bmc.bootDevice == "pxe")
         #expect(bmc.machinePID == nil)
+        let poweredOn = ContinuousClock.now
         try await lab.cli(["power", "on", "vm1"])
         let firstPID = try #require(bmc.machinePID, "power on started no machine: \(bmc.chassisCalls)")
         try await waitForCallHome("first boot")
+        // A figure for the README (power-on to discovered under software emulation), never asserted.
+        print("power-end-to-end: power on → call-home in \(ContinuousClock.now - poweredOn)")
         let listed = try Self.json(try await lab.cli(["machines", "list", "--json"]).stdout).arrayValue ?? []
         #expect(listed.count == 1, "the machine called home as the one Anvil knew: \(listed)")
         #expect(listed.first?.objectValue?["facts"]?.objectValue?["systemSerial"] == .string(identity.serial))
