@@ -59,8 +59,10 @@ struct ContentAndConfigurationTests {
         configuration.logLevel = "loud"
         configuration.admin.tls = .files
         configuration.boot.listen = configuration.admin.listen
+        configuration.power.concurrency = 0
+        configuration.power.syncIntervalSeconds = 5
         let fields = Set(configuration.validate().map(\.field))
-        #expect(fields == ["logLevel", "admin.certificate", "admin.privateKey", "boot.listen"])
+        #expect(fields == ["logLevel", "admin.certificate", "admin.privateKey", "boot.listen", "power.concurrency", "power.syncIntervalSeconds"])
         #expect(ApplianceConfiguration().validate().isEmpty, "the defaults are valid")
     }
 
@@ -70,6 +72,7 @@ struct ContentAndConfigurationTests {
         #expect(configuration.validate().isEmpty)
         #expect(configuration.dataDirectory == "/var/lib/anvil")
         #expect(configuration.boot.listen == ListenAddress(host: "0.0.0.0", port: 80))
+        #expect(configuration.power.syncIntervalSeconds == 300 && configuration.power.concurrency == 16)
     }
 
     @Test("listen addresses", arguments: [("127.0.0.1:8443", true), ("[::1]:80", true), ("host:0", true), ("8443", false), (":80", false), ("h:70000", false)])
