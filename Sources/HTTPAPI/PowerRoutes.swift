@@ -125,21 +125,17 @@ struct PowerRoutes {
             let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
             let (login, address) = try await BMCLoginRequest.decode(request, place: "address")
             try await operations.attachBMC(login.endpoint(address: address), to: machine.object.id)
-            return try await bmcView(machine.object.id)
+            return try JSONResponse.make(BMCView(try await credential(of: machine.object.id.description)))
         }
         catalog.add(.get, "machines/{key}/bmc", role: .viewer, tag: "power", summary: "The machine's BMC (never its password)") {
             _, context in
-            let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
-            return try await bmcView(machine.object.id)
+            try JSONResponse.make(BMCView(try await credential(of: try context.parameters.require("key"))))
         }
         catalog.add(
             .get, "machines/{key}/bmc/info", role: .viewer, tag: "power",
             summary: "Ask the machine's BMC who it is now: device ID, firmware, IPMI version, manufacturer, product"
         ) { _, context in
-            let machine = try await lookUpMachine(try context.parameters.require("key"), in: store, field: "key")
-            guard let credential = try await store.bmcCredential(machine: machine.object.id) else {
-                throw APIError(.notFound, code: "not_found", message: "machine \(machine.object.name) has no BMC")
-            }
+            let credential = try await credential(of: try context.parameters.require("key"))
             do {
                 return try JSONResponse.make(try await operations.power.info(of: try operations.endpoint(of: credential)))
             } catch let error as PowerError {
@@ -200,11 +196,13 @@ struct PowerRoutes {
         }
     }
 
-    private func bmcView(_ machine: ObjectID) async throws -> Response {
-        guard let credential = try await store.bmcCredential(machine: machine) else {
-            throw APIError(.notFound, code: "not_found", message: "machine \(machine) has no BMC")
+    /// The BMC of the machine `reference` names (id or name); 404 when it has none.
+    private func credential(of reference: String) async throws -> StoredBMCCredential {
+        let machine = try await lookUpMachine(reference, in: store, field: "key")
+        guard let credential = try await store.bmcCredential(machine: machine.object.id) else {
+            throw APIError(.notFound, code: "not_found", message: "machine \(machine.object.name) has no BMC")
         }
-        return try JSONResponse.make(BMCView(credential))
+        return credential
     }
 
     static func command(_ body: PowerRequest) throws -> PowerOperations.Command {

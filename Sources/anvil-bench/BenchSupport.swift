@@ -35,3 +35,14 @@ func ms(_ latencies: [Double], _ quantile: Double) -> String {
     let sorted = latencies.sorted()
     return String(format: "%.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))] * 1000)
 }
+
+/// Points the server harness at `anvil` (a flag), else $ANVIL_BINARY, else the `anvil` next to this program.
+func useAnvilBinary(_ anvil: String?) {
+    if let anvil {
+        setenv("ANVIL_BINARY", anvil, 1)
+    } else if ProcessInfo.processInfo.environment["ANVIL_BINARY"] == nil {
+        let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("anvil")
+            .path
+        setenv("ANVIL_BINARY", sibling, 1)
+    }
+}

@@ -19,14 +19,7 @@ struct InventoryBenchmark: AsyncParsableCommand {
     @Option(help: "The anvil binary (default: $ANVIL_BINARY or the one next to this program).") var anvil: String?
 
     func run() async throws {
-        if let anvil {
-            setenv("ANVIL_BINARY", anvil, 1)
-        } else if ProcessInfo.processInfo.environment["ANVIL_BINARY"] == nil {
-            let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
-                "anvil"
-            ).path
-            setenv("ANVIL_BINARY", sibling, 1)
-        }
+        useAnvilBinary(anvil)
         let directory = try TemporaryDirectory(prefix: "anvil-bench")
         defer { directory.remove() }
         let server = AnvilServer(dataDirectory: directory.file("data"))
