@@ -16,9 +16,10 @@ runtime_packages=(ipxe curl ca-certificates cpio gzip)
 # curl is above); real DHCP clients (dhclient, udhcpc, dhcpcd) and dnsmasq as a relay and as the
 # address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces;
 # QEMU with SeaBIOS and its iPXE NIC ROMs, and OVMF (UEFI), for machines that really network-boot;
-# OpenIPMI's ipmi_sim as real BMCs, with FreeIPMI's ipmipower and ipmitool as their peers in the power benchmark.
+# OpenIPMI's ipmi_sim as real BMCs, with FreeIPMI's ipmipower and ipmitool as their peers in the power benchmark;
+# Debian's netboot installer, which a test boots far enough to fetch the preseed Anvil renders.
 test_packages=(sqlite3 procps busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables
-    qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool)
+    qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool debian-installer-12-netboot-amd64)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true
