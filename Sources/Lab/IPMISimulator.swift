@@ -78,7 +78,9 @@ public final class IPMISimulator: Sendable {
     /// ipmi_sim's PID (`ip netns exec` execs in place).
     public var pid: pid_t { process.pid }
 
-    public var isPoweredOn: Bool { state("power") == "1" }
+    public var isPoweredOn: Bool { Self.isPoweredOn(in: directory) }
+    /// The chassis power state from a BMC directory's files (what ipmi_sim answers).
+    public static func isPoweredOn(in directory: String) -> Bool { state("power", in: directory) == "1" }
     /// What the BMC was last told to boot from next (`pxe`, `disk`…), nil when never set.
     public var bootDevice: String? { state("boot") }
     /// Every call ipmi_sim made to the chassis program, oldest first (`set power 1`, `get power boot`).
