@@ -206,7 +206,8 @@ public enum VirtualRack {
             "--cipher-suite", "3", "--workaround", "opensesspriv",
         ])
         for (index, var machine) in plans.enumerated() {
-            progress("\(machine.name): \(machine.firmware), \(machine.memoryMiB) MiB, \(machine.diskSizesMiB.count) disks, BMC \(machine.bmcAddress)")
+            let disks = machine.diskSizesMiB.count == 1 ? "1 disk" : "\(machine.diskSizesMiB.count) disks"
+            progress("\(machine.name): \(machine.firmware), \(machine.memoryMiB) MiB, \(disks), BMC \(machine.bmcAddress)")
             try await lab.server.run(["ip", "addr", "add", machine.bmcAddress + "/32", "dev", "lo"])
             let bmc = try await IPMISimulator.start(
                 in: machine.bmcDirectory, address: machine.bmcAddress, port: machine.bmcPort, username: bmcUsername,

@@ -18,7 +18,9 @@ struct LabCommand: AsyncParsableCommand {
 
         func state() throws -> VirtualRack.State {
             guard let state = try VirtualRack.State.load(from: directory) else {
-                throw ValidationError("no lab in \(directory) (start one with `anvil lab up --dir \(directory)`)")
+                // Not a usage error: no help text, exit 1.
+                FileHandle.standardError.write(Data("error: no lab in \(directory) (start one with `anvil lab up --dir \(directory)`)\n".utf8))
+                throw ExitCode(1)
             }
             return state
         }
