@@ -188,12 +188,8 @@ public enum VirtualRack {
     private static func configure(
         lab: DHCPLab, plans: [Machine], state: inout State, progress: @Sendable (String) -> Void
     ) async throws {
-        func cli(_ arguments: [String]) async throws {
-            let result = try await state.cli(arguments)
-            guard result.status == 0 else {
-                throw AnvilServerError("anvil \(arguments.prefix(3).joined(separator: " ")) failed: \(result.stderr)\(result.stdout)")
-            }
-        }
+        // Throws with the command and its stderr when it fails.
+        func cli(_ arguments: [String]) async throws { try await lab.cli(arguments) }
         try await lab.createSubnet()
         let password = "lab-" + UUID().uuidString.prefix(12).lowercased()
         let passwordFile = lab.directory.file("bmc-password")
