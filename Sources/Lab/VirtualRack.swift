@@ -14,13 +14,15 @@ public enum VirtualRack {
     public enum Firmware: String, CaseIterable, Codable, Sendable {
         case bios, uefi, httpboot, mixed
 
-        /// The firmware of the machine at `index` (mixed cycles through the three).
-        func machineFirmware(_ index: Int) -> QEMUMachine.Firmware {
+        /// The firmware of the machine at `index`: mixed cycles through the other three.
+        func forMachine(_ index: Int) -> Firmware { self == .mixed ? [.bios, .uefi, .httpboot][index % 3] : self }
+
+        /// What QEMU boots (mixed as its first machine would).
+        var qemu: QEMUMachine.Firmware {
             switch self {
-            case .bios: .bios
+            case .bios, .mixed: .bios
             case .uefi: .uefiPXE
             case .httpboot: .uefiHTTP
-            case .mixed: [QEMUMachine.Firmware.bios, .uefiPXE, .uefiHTTP][index % 3]
             }
         }
     }
@@ -29,7 +31,7 @@ public enum VirtualRack {
     public struct Machine: Codable, Sendable {
         public var name: String
         public var mac: String
-        public var firmware: String
+        public var firmware: Firmware
         public var memoryMiB: Int
         public var diskSizesMiB: [Int]
         public var vendor: String
@@ -91,7 +93,7 @@ public enum VirtualRack {
         let products = ["LS-110", "FW-220 2U", "IC-330 Blade"]
         let mac = String(format: "52:54:00:1a:b0:%02x", number)
         return Machine(
-            name: "vm\(number)", mac: mac, firmware: firmware.machineFirmware(index).rawValue, memoryMiB: 512 + 128 * (index % 3),
+            name: "vm\(number)", mac: mac, firmware: firmware.forMachine(index), memoryMiB: 512 + 128 * (index % 3),
             diskSizesMiB: Array(repeating: 1024, count: 1 + index % 3).enumerated().map { $0.element * ($0.offset + 1) },
             vendor: vendors[index % 3], product: products[index % 3], serial: String(format: "LAB-%04d", number),
             uuid: String(format: "5a1b1ab0-0000-4000-8000-%012x", number), bmcAddress: "10.77.1.\(10 + number)", bmcPort: 623,
@@ -116,7 +118,7 @@ public enum VirtualRack {
         for (path, what) in programs where !FileManager.default.isExecutableFile(atPath: path) {
             missing.append("\(what): \(path) not found")
         }
-        let machines = (0..<3).map { firmware.machineFirmware($0) }
+        let machines = (0..<3).map { firmware.forMachine($0).qemu }
         if machines.contains(.bios), !FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/efi-virtio.rom") {
             missing.append("iPXE ROMs for QEMU's NICs (apt-get install ipxe-qemu): /usr/lib/ipxe/qemu/efi-virtio.rom not found")
         }
@@ -214,7 +216,7 @@ public enum VirtualRack {
             let identity = SMBIOSIdentity(vendor: machine.vendor, product: machine.product, serial: machine.serial, uuid: machine.uuid)
             try bmc.wirePower(
                 to: try QEMUMachine.command(
-                    firmware: QEMUMachine.Firmware(rawValue: machine.firmware) ?? .bios, mac: machine.mac, tap: "tap\(index)",
+                    firmware: machine.firmware.qemu, mac: machine.mac, tap: "tap\(index)",
                     directory: lab.directory, memoryMiB: machine.memoryMiB, identity: identity, diskSizesMiB: machine.diskSizesMiB),
                 in: lab.clients)
             try await cli([
@@ -225,7 +227,7 @@ public enum VirtualRack {
                 "machines", "bmc", "set", machine.name, "--address", machine.bmcAddress, "--port", "\(machine.bmcPort)", "--username",
                 bmcUsername, "--password-file", passwordFile, "--cipher-suite", "3", "--workaround", "opensesspriv",
             ])
-            try await cli(["power", "pxe", machine.name] + (machine.firmware == "bios" ? [] : ["--uefi"]))
+            try await cli(["power", "pxe", machine.name] + (machine.firmware == .bios ? [] : ["--uefi"]))
         }
         progress("powering on \(plans.map(\.name).joined(separator: " ")) through Anvil")
         try await cli(["power", "on"] + plans.map(\.name))

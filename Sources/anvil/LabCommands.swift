@@ -78,7 +78,7 @@ struct LabCommand: AsyncParsableCommand {
             let rows: [JSONValue] = state.machines.map { machine in
                 let record = known.first { $0.objectValue?["name"]?.stringValue == machine.name }?.objectValue ?? [:]
                 return .object([
-                    "name": .string(machine.name), "mac": .string(machine.mac), "firmware": .string(machine.firmware),
+                    "name": .string(machine.name), "mac": .string(machine.mac), "firmware": .string(machine.firmware.rawValue),
                     "bmc": .string(machine.bmcAddress), "power": .string(machine.bmcSaysOn ? "on" : "off"),
                     "qemu": machine.machinePID.map { .integer(Int64($0)) } ?? .null,
                     "state": record["state"] ?? .string(listed.status == 0 ? "unknown" : "anvil unreachable"),
