@@ -6,6 +6,8 @@ import PackageDescription
 //   1 domain   ProvisioningModel, BootPolicy, BootEnvRendering
 //   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService, FreeIPMIPower (over CFreeIPMI, CIPMIMonitoring)
 //   3 root     Appliance, anvil
+//   Lab (Foundation only): namespaces, child processes, QEMU machines, ipmi_sim BMCs, a rack around
+//   `anvil serve`; shared by `anvil lab` and the end-to-end tests (ApplianceTesting re-exports it).
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -154,10 +156,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "Lab", swiftSettings: swiftSettings),
         .executableTarget(
             name: "anvil",
             dependencies: [
-                "Appliance", "ProvisioningModel", "BootEnvRendering", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
+                "Appliance", "Lab", "ProvisioningModel", "BootEnvRendering", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -188,7 +191,7 @@ let package = Package(
         // test support and tests
         .target(
             name: "ApplianceTesting",
-            dependencies: ["ProvisioningModel", "NetworkPrimitives"],
+            dependencies: ["Lab", "ProvisioningModel", "NetworkPrimitives"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,7 +18,7 @@ struct Anvil: AsyncParsableCommand {
             ObjectCommand<BootEnvsKind>.self, ObjectCommand<ParamsKind>.self, ObjectCommand<ProfilesKind>.self,
             ObjectCommand<TasksKind>.self, ObjectCommand<StagesKind>.self, ObjectCommand<WorkflowsKind>.self,
             ObjectCommand<JobsKind>.self, ObjectCommand<LeasesKind>.self, RenderCommand.self, DHCPCommand.self, PowerCommand.self,
-            BMCCredentialsCommand.self,
+            BMCCredentialsCommand.self, LabCommand.self,
         ]
     )
 }

@@ -9,6 +9,12 @@ public struct TemporaryDirectory: Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
+    /// A directory at a chosen place (a lab's `--dir`), created if missing; `remove()` deletes it all the same.
+    public init(at path: String) throws {
+        url = URL(fileURLWithPath: path).standardizedFileURL
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
     public var path: String { url.path }
 
     public func file(_ name: String) -> String { url.appendingPathComponent(name).path }

@@ -15,9 +15,11 @@ public final class ChildProcess: Sendable {
     private init(pid: pid_t) { self.pid = pid }
 
     /// Starts `command` (an absolute path first) with stdin, stdout and stderr opened from files.
+    /// `detached` starts it in a session of its own, so it outlives the caller and its terminal
+    /// (`anvil lab up` exits after setup and `lab down` stops the children by PID).
     public static func spawn(
         _ command: [String], environment: [String: String] = [:], stdin: String = "/dev/null", stdout: String, stderr: String,
-        appendOutput: Bool = false
+        appendOutput: Bool = false, detached: Bool = false
     ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -45,7 +47,9 @@ public final class ChildProcess: Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // POSIX_SPAWN_SETSID (glibc 2.26+) is a macro Swift does not import.
+        let setsid: Int32 = detached ? 0x80 : 0
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | setsid))
         var pid: pid_t = 0
         let result = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
         guard result == 0 else { throw AnvilServerError("cannot start \(command[0]): \(String(cString: strerror(result)))") }

@@ -5,10 +5,13 @@ import Foundation
 public struct NetworkNamespace: Sendable {
     public let name: String
 
-    /// Creates `anvil-test-<pid>-<random>` with `lo` up.
-    public static func create() async throws -> NetworkNamespace {
+    /// An existing namespace by name (one a lab's state file recorded, to delete it).
+    public init(name: String) { self.name = name }
+
+    /// Creates `<prefix>-<pid>-<random>` with `lo` up.
+    public static func create(prefix: String = "anvil-test") async throws -> NetworkNamespace {
         guard getuid() == 0 else { throw AnvilServerError("network namespaces need root; run the tests as root (CI does)") }
-        let namespace = NetworkNamespace(name: "anvil-test-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())")
+        let namespace = NetworkNamespace(name: "\(prefix)-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())")
         try await namespace.host(["ip", "netns", "add", namespace.name])
         do {
             try await namespace.run(["ip", "link", "set", "lo", "up"])

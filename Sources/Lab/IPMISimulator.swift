@@ -34,7 +34,7 @@ public final class IPMISimulator: Sendable {
     public static func start(
         in directory: String, address: String = "127.0.0.1", port: Int? = nil, username: String = "admin",
         password: String = "bmc-pass-\(UUID().uuidString.prefix(8))", sensors: [Sensor] = standardSensors,
-        namespace: NetworkNamespace? = nil
+        namespace: NetworkNamespace? = nil, detached: Bool = false
     ) async throws -> IPMISimulator {
         try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
         let port = try port ?? freeUDPPort()
@@ -50,7 +50,8 @@ public final class IPMISimulator: Sendable {
             "/usr/bin/ipmi_sim", "-n", "-c", directory + "/lan.conf", "-f", directory + "/bmc.emu", "-s", directory + "/state",
         ]
         if let namespace { command = namespace.wrap(command) }
-        let process = try ChildProcess.spawn(command, stdout: directory + "/ipmi_sim.log", stderr: directory + "/ipmi_sim.log")
+        let process = try ChildProcess.spawn(
+            command, stdout: directory + "/ipmi_sim.log", stderr: directory + "/ipmi_sim.log", detached: detached)
         let simulator = IPMISimulator(
             address: address, port: port, username: username, password: password, directory: directory, process: process)
         // A bad emu line stops ipmi_sim before it opens its port while the process stays alive: wait for the socket.
@@ -74,7 +75,12 @@ public final class IPMISimulator: Sendable {
         self.process = process
     }
 
-    public var isPoweredOn: Bool { state("power") == "1" }
+    /// ipmi_sim's PID (`ip netns exec` execs in place).
+    public var pid: pid_t { process.pid }
+
+    public var isPoweredOn: Bool { Self.isPoweredOn(in: directory) }
+    /// The chassis power state from a BMC directory's files (what ipmi_sim answers).
+    public static func isPoweredOn(in directory: String) -> Bool { state("power", in: directory) == "1" }
     /// What the BMC was last told to boot from next (`pxe`, `disk`…), nil when never set.
     public var bootDevice: String? { state("boot") }
     /// Every call ipmi_sim made to the chassis program, oldest first (`set power 1`, `get power boot`).
@@ -127,8 +133,11 @@ public final class IPMISimulator: Sendable {
     }
 
     /// The PID of the machine behind the BMC while it runs.
-    public var machinePID: pid_t? {
-        guard let pid = state("machine.pid").flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
+    public var machinePID: pid_t? { Self.machinePID(in: directory) }
+
+    /// The machine's PID from a BMC directory's files, for a lab that no longer holds the simulator object.
+    public static func machinePID(in directory: String) -> pid_t? {
+        guard let pid = state("machine.pid", in: directory).flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
         return pid
     }
 
@@ -138,7 +147,9 @@ public final class IPMISimulator: Sendable {
         for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
     }
 
-    private func state(_ name: String) -> String? {
+    private func state(_ name: String) -> String? { Self.state(name, in: directory) }
+
+    private static func state(_ name: String, in directory: String) -> String? {
         (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -25,9 +25,15 @@ public final class AnvilServer: @unchecked Sendable {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
-    /// The `anvil` executable: $ANVIL_BINARY, else the one built next to the test bundle.
+    /// The `anvil` executable: $ANVIL_BINARY, else this process when it is `anvil` (the lab), else
+    /// the one built next to the test bundle.
     public static var binary: String {
         if let path = ProcessInfo.processInfo.environment["ANVIL_BINARY"] { return path }
+        if let running = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+            URL(fileURLWithPath: running).lastPathComponent == "anvil"
+        {
+            return running
+        }
         let candidates = [
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("anvil").path,
             Bundle.main.bundleURL.appendingPathComponent("anvil").path,
@@ -42,7 +48,8 @@ public final class AnvilServer: @unchecked Sendable {
     public var pid: Int32? { process?.pid }
 
     /// Starts the server and waits (up to `timeout`, a liveness bound) until both planes listen.
-    public func start(extraArguments: [String] = [], timeout: Duration = .seconds(120)) async throws {
+    /// `detached`: in a session of its own, to outlive the caller (see `ChildProcess.spawn`).
+    public func start(extraArguments: [String] = [], timeout: Duration = .seconds(120), detached: Bool = false) async throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let listenersPath = dataDirectory + "/listeners.json"
         try? FileManager.default.removeItem(atPath: listenersPath)
@@ -55,7 +62,7 @@ public final class AnvilServer: @unchecked Sendable {
         // A later `--tftp-listen` overrides the default above; `off` means no TFTP address to wait for.
         let expectsTFTP = extraArguments.lastIndex(of: "--tftp-listen").map { extraArguments.dropFirst($0 + 1).first != "off" } ?? true
         let expectsDHCP = extraArguments.contains("--dhcp-interface")
-        let process = try ChildProcess.spawn(command, stdout: logPath, stderr: logPath, appendOutput: true)
+        let process = try ChildProcess.spawn(command, stdout: logPath, stderr: logPath, appendOutput: true, detached: detached)
         self.process = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -12,32 +12,42 @@ public final class DHCPLab: @unchecked Sendable {
     /// Unique per lab: dhcpcd names its control socket in the host's /run after the interface.
     public let clientInterface: String
     public let anvil: AnvilServer
+    /// Anvil in a session of its own, to outlive the process that built the lab (`anvil lab up`).
+    public let detached: Bool
 
-    private init(directory: TemporaryDirectory, server: NetworkNamespace, clients: NetworkNamespace, clientInterface: String) {
+    private init(
+        directory: TemporaryDirectory, server: NetworkNamespace, clients: NetworkNamespace, clientInterface: String,
+        contentDirectory: String, detached: Bool
+    ) {
         self.directory = directory
         self.server = server
         self.clients = clients
         self.clientInterface = clientInterface
-        anvil = AnvilServer(dataDirectory: directory.file("data"), namespace: server)
+        self.detached = detached
+        anvil = AnvilServer(dataDirectory: directory.file("data"), contentDirectory: contentDirectory, namespace: server)
     }
 
     /// Builds the namespaces and starts Anvil with DHCP on `srv0`. `prepare` adds to the topology
-    /// before Anvil starts (interfaces Anvil serves must exist by then).
+    /// before Anvil starts (interfaces Anvil serves must exist by then). `directory` and
+    /// `namespacePrefix` default to a fresh temporary directory and test names; the lab chooses its own.
     public static func start(
-        extraArguments: [String] = [], prepare: @Sendable (DHCPLab) async throws -> Void = { _ in }
+        extraArguments: [String] = [], directory: TemporaryDirectory? = nil, namespacePrefix: String = "anvil-test",
+        contentDirectory: String = AnvilServer.repositoryRoot, detached: Bool = false,
+        prepare: @Sendable (DHCPLab) async throws -> Void = { _ in }
     ) async throws -> DHCPLab {
-        let directory = try TemporaryDirectory(prefix: "anvil-dhcp")
-        let server = try await NetworkNamespace.create()
+        let directory = try directory ?? TemporaryDirectory(prefix: "anvil-dhcp")
+        let server = try await NetworkNamespace.create(prefix: namespacePrefix)
         let clients: NetworkNamespace
         do {
-            clients = try await NetworkNamespace.create()
+            clients = try await NetworkNamespace.create(prefix: namespacePrefix)
         } catch {
             server.delete()
             throw error
         }
         let lab = DHCPLab(
             directory: directory, server: server, clients: clients,
-            clientInterface: "c" + UUID().uuidString.prefix(8).lowercased())
+            clientInterface: "c" + UUID().uuidString.prefix(8).lowercased(), contentDirectory: contentDirectory,
+            detached: detached)
         do {
             try await server.run([
                 "ip", "link", "add", serverInterface, "type", "veth", "peer", "name", lab.clientInterface, "netns", clients.name,
@@ -56,8 +66,15 @@ public final class DHCPLab: @unchecked Sendable {
 
     /// A lab whose clients namespace is a rack: a bridge joining the server's link and one tap per
     /// QEMU machine. TFTP listens on the provisioning link for firmware that fetches its loader that way.
-    public static func rack(taps: [String] = ["tap0"], extraArguments: [String] = []) async throws -> DHCPLab {
-        try await start(extraArguments: ["--tftp-listen", "0.0.0.0:69"] + extraArguments) { lab in
+    public static func rack(
+        taps: [String] = ["tap0"], extraArguments: [String] = [], directory: TemporaryDirectory? = nil,
+        namespacePrefix: String = "anvil-test", contentDirectory: String = AnvilServer.repositoryRoot, detached: Bool = false,
+        prepare: @Sendable (DHCPLab) async throws -> Void = { _ in }
+    ) async throws -> DHCPLab {
+        try await start(
+            extraArguments: ["--tftp-listen", "0.0.0.0:69"] + extraArguments, directory: directory,
+            namespacePrefix: namespacePrefix, contentDirectory: contentDirectory, detached: detached
+        ) { lab in
             try await lab.clients.run(["ip", "link", "add", "br0", "type", "bridge"])
             try await lab.clients.run(["ip", "link", "set", lab.clientInterface, "master", "br0"])
             for tap in taps {
@@ -66,12 +83,14 @@ public final class DHCPLab: @unchecked Sendable {
                 try await lab.clients.run(["ip", "link", "set", tap, "up"])
             }
             try await lab.clients.run(["ip", "link", "set", "br0", "up"])
+            try await prepare(lab)
         }
     }
 
     public func startAnvil(extraArguments: [String] = []) async throws {
         try await anvil.start(
-            extraArguments: ["--boot-listen", "0.0.0.0:8080", "--dhcp-interface", Self.serverInterface] + extraArguments)
+            extraArguments: ["--boot-listen", "0.0.0.0:8080", "--dhcp-interface", Self.serverInterface] + extraArguments,
+            detached: detached)
     }
 
     /// Runs the `anvil` CLI inside the server namespace against this lab's server.
