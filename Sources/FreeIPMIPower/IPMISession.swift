@@ -6,10 +6,11 @@ import ProvisioningModel
 public struct IPMITimeouts: Sendable, Hashable {
     /// The whole exchange (session set-up or one command) gives up after this.
     public var session: Duration
-    /// Resend an unanswered packet after this.
+    /// Resend an unanswered packet after this: FreeIPMI's own default (1 s). With 250 ms, a loaded
+    /// ipmi_sim was once seen answering "bad completion code" (cause not pinned down).
     public var retransmission: Duration
 
-    public init(session: Duration = .seconds(10), retransmission: Duration = .milliseconds(500)) {
+    public init(session: Duration = .seconds(10), retransmission: Duration = .seconds(1)) {
         self.session = session
         self.retransmission = retransmission
     }

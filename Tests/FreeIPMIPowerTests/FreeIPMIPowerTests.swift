@@ -21,7 +21,7 @@ import Testing
     static func power(_ directory: TemporaryDirectory, sessionTimeout: Duration = .seconds(10)) -> FreeIPMIPower {
         FreeIPMIPower(
             configuration: .init(
-                timeouts: IPMITimeouts(session: sessionTimeout, retransmission: .milliseconds(250)), retries: 1,
+                timeouts: IPMITimeouts(session: sessionTimeout), retries: 1,
                 minimumCommandInterval: .milliseconds(20), sdrCacheDirectory: directory.file("sdr-cache")))
     }
 
