@@ -6,12 +6,14 @@ import Synchronization
 
 /// `PowerControl` over IPMI 2.0 (lanplus) with FreeIPMI. Each BMC has its own command lane: one
 /// command at a time, a minimum pause between commands (small BMCs drop sessions opened back to
-/// back), and a bounded retry when the BMC did not answer. Lanes run FreeIPMI's blocking calls on
+/// back), and a bounded retry of transient failures (no answer, busy) that never repeats a cycle or
+/// a reset the BMC may have carried out. Lanes run FreeIPMI's blocking calls on
 /// their own threads, so a BMC that never answers delays nothing but its own queue.
 public final class FreeIPMIPower: PowerControl {
     public struct Configuration: Sendable {
         public var timeouts: IPMITimeouts
-        /// Extra attempts when no session could be opened (never after an authentication failure or a sent command).
+        /// Extra attempts after a transient failure: when no session opened, or for a command that is safe
+        /// to send twice (never after an authentication failure, never for cycle, reset or soft-off).
         public var retries: Int
         /// The pause between the end of one command to a BMC and the start of the next.
         public var minimumCommandInterval: Duration
@@ -40,7 +42,12 @@ public final class FreeIPMIPower: PowerControl {
     /// (the BMC's power-cycle interval) before it comes back on, and after a reset, which ipmi_sim
     /// (like some real BMCs) answers by dropping the session.
     public func perform(_ action: PowerAction, on bmc: BMCEndpoint) async throws(PowerError) -> PowerState? {
-        try await run(on: bmc) { session throws(PowerError) in
+        let repeatable: Bool =
+            switch action {
+            case .status, .on, .off, .identify: true
+            case .cycle, .reset, .softOff: false
+            }
+        return try await run(on: bmc, repeatable: repeatable) { session throws(PowerError) in
             switch action {
             case .status: break
             case .on: try session.chassisControl(IPMI_CHASSIS_CONTROL_POWER_UP)
@@ -59,17 +66,22 @@ public final class FreeIPMIPower: PowerControl {
     }
 
     public func setNextBoot(_ boot: BootOverride, on bmc: BMCEndpoint) async throws(PowerError) {
-        try await run(on: bmc) { session throws(PowerError) in try session.setBootFlags(boot) }
+        try await run(on: bmc, repeatable: true) { session throws(PowerError) in try session.setBootFlags(boot) }
     }
 
     public func info(of bmc: BMCEndpoint) async throws(PowerError) -> BMCInfo {
-        try await run(on: bmc) { session throws(PowerError) in try session.deviceInfo() }
+        try await run(on: bmc, repeatable: true) { session throws(PowerError) in try session.deviceInfo() }
     }
 
     public func sensors(of bmc: BMCEndpoint) async throws(PowerError) -> [SensorReading] {
         let configuration = configuration
-        return try await lane(for: bmc).run(retries: configuration.retries) { () throws(PowerError) in
-            try SensorReader.read(bmc, timeouts: configuration.timeouts, cacheDirectory: configuration.sdrCacheDirectory)
+        return try await lane(for: bmc).run(retries: configuration.retries) { () throws(LaneFailure) in
+            do throws(PowerError) {
+                return try SensorReader.read(
+                    bmc, timeouts: configuration.timeouts, cacheDirectory: configuration.sdrCacheDirectory)
+            } catch {
+                throw LaneFailure(error, repeatable: true)
+            }
         }
     }
 
@@ -81,13 +93,20 @@ public final class FreeIPMIPower: PowerControl {
     /// Opens a session, runs `body`, closes the session: one command, one session, so a BMC that
     /// reboots between commands costs nothing.
     private func run<T: Sendable>(
-        on bmc: BMCEndpoint, _ body: @escaping @Sendable (IPMISession) throws(PowerError) -> T
+        on bmc: BMCEndpoint, repeatable: Bool, _ body: @escaping @Sendable (IPMISession) throws(PowerError) -> T
     )
         async throws(PowerError) -> T
     {
         let timeouts = configuration.timeouts
-        return try await lane(for: bmc).run(retries: configuration.retries) { () throws(PowerError) in
-            try body(try IPMISession(bmc, timeouts: timeouts))
+        return try await lane(for: bmc).run(retries: configuration.retries) { () throws(LaneFailure) in
+            let session: IPMISession
+            do throws(PowerError) { session = try IPMISession(bmc, timeouts: timeouts) } catch {
+                // Nothing was sent yet: repeating is always safe.
+                throw LaneFailure(error, repeatable: true)
+            }
+            do throws(PowerError) { return try body(session) } catch {
+                throw LaneFailure(error, repeatable: repeatable)
+            }
         }
     }
 
@@ -120,7 +139,8 @@ final class BMCCommandLane: Sendable {
 
     var peakInFlight: Int { counters.withLock { $0.peakInFlight } }
 
-    func run<T: Sendable>(retries: Int, _ command: @escaping @Sendable () throws(PowerError) -> T) async throws(PowerError) -> T {
+    func run<T: Sendable>(retries: Int, _ command: @escaping @Sendable () throws(LaneFailure) -> T) async throws(PowerError) -> T
+    {
         let result: Result<T, PowerError> = await withCheckedContinuation { continuation in
             queue.async {
                 continuation.resume(returning: self.runNow(retries: retries, command))
@@ -129,8 +149,9 @@ final class BMCCommandLane: Sendable {
         return try result.get()
     }
 
-    /// On the lane's queue: wait out the interval, then try up to `1 + retries` times while no session opens.
-    private func runNow<T>(retries: Int, _ command: () throws(PowerError) -> T) -> Result<T, PowerError> {
+    /// On the lane's queue: wait out the interval, then try up to `1 + retries` times while failures are
+    /// transient and the command may be repeated.
+    private func runNow<T>(retries: Int, _ command: () throws(LaneFailure) -> T) -> Result<T, PowerError> {
         let wait = counters.withLock { counters -> Duration in
             counters.inFlight += 1
             counters.peakInFlight = max(counters.peakInFlight, counters.inFlight)
@@ -150,12 +171,25 @@ final class BMCCommandLane: Sendable {
         while true {
             do {
                 return .success(try command())
-            } catch let error where error.code == .unreachable && attempt < retries {
-                // No session opened, so the command was never sent: safe to repeat, even a cycle.
+            } catch let failure where failure.mayRetry && attempt < retries {
                 attempt += 1
             } catch {
-                return .failure(error)
+                return .failure(error.error)
             }
         }
     }
+}
+
+/// A failed attempt on a lane, and whether sending it again is safe (nothing was sent, or the
+/// command means the same when it arrives twice).
+struct LaneFailure: Error {
+    let error: PowerError
+    let repeatable: Bool
+
+    init(_ error: PowerError, repeatable: Bool) {
+        self.error = error
+        self.repeatable = repeatable
+    }
+
+    var mayRetry: Bool { repeatable && error.transient && error.code != .authenticationFailed }
 }

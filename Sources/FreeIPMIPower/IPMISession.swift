@@ -6,8 +6,7 @@ import ProvisioningModel
 public struct IPMITimeouts: Sendable, Hashable {
     /// The whole exchange (session set-up or one command) gives up after this.
     public var session: Duration
-    /// Resend an unanswered packet after this: FreeIPMI's own default (1 s). With 250 ms, a loaded
-    /// ipmi_sim was once seen answering "bad completion code" (cause not pinned down).
+    /// Resend an unanswered packet after this: FreeIPMI's own default (1 s).
     public var retransmission: Duration
 
     public init(session: Duration = .seconds(10), retransmission: Duration = .seconds(1)) {
@@ -62,7 +61,7 @@ final class IPMISession {
     func powerIsOn() throws(PowerError) -> Bool {
         try withResponse(anvil_fiid_get_chassis_status_rs(), "Get Chassis Status") { response throws(PowerError) in
             guard ipmi_cmd_get_chassis_status(context, response) >= 0 else {
-                throw Self.error(from: context, bmc: bmc, opening: false)
+                throw commandError(response, netFunction: IPMI_NET_FN_CHASSIS_RQ)
             }
             return try field(response, "current_power_state.power_is_on") == 1
         }
@@ -71,7 +70,7 @@ final class IPMISession {
     func chassisControl(_ command: Int32) throws(PowerError) {
         try withResponse(anvil_fiid_chassis_control_rs(), "Chassis Control") { response throws(PowerError) in
             guard ipmi_cmd_chassis_control(context, UInt8(command), response) >= 0 else {
-                throw Self.error(from: context, bmc: bmc, opening: false)
+                throw commandError(response, netFunction: IPMI_NET_FN_CHASSIS_RQ)
             }
         }
     }
@@ -86,10 +85,10 @@ final class IPMISession {
             context, UInt8(IPMI_BMC_IPMB_LUN_BMC), UInt8(IPMI_NET_FN_CHASSIS_RQ), request, UInt32(request.count), &response,
             UInt32(response.count))
         guard length >= 0 else { throw Self.error(from: context, bmc: bmc, opening: false) }
-        guard length >= 2, response[1] == 0 else {
-            throw PowerError(
-                .failed, bmc: bmc,
-                "Chassis Identify failed with completion code \(length >= 2 ? String(format: "0x%02x", response[1]) : "missing")")
+        guard length >= 2 else { throw PowerError(.failed, bmc: bmc, "Chassis Identify: the reply has no completion code") }
+        guard response[1] == 0 else {
+            throw Self.completionCodeError(
+                response[1], command: request[0], netFunction: IPMI_NET_FN_CHASSIS_RQ, bmc: bmc, "Chassis Identify")
         }
     }
 
@@ -113,14 +112,14 @@ final class IPMISession {
                 UInt8(IPMI_SYSTEM_BOOT_OPTION_BOOT_FLAG_CONSOLE_REDIRECTION_DEFAULT), disabled, disabled, disabled,
                 UInt8(IPMI_SYSTEM_BOOT_OPTION_BOOT_FLAG_FIRMWARE_BIOS_VERBOSITY_DEFAULT), disabled,
                 UInt8(IPMI_SYSTEM_BOOT_OPTION_BOOT_FLAGS_SET_MUX_TO_RECOMENDED_AT_END_OF_POST), disabled, 0, response)
-            guard result >= 0 else { throw Self.error(from: context, bmc: bmc, opening: false) }
+            guard result >= 0 else { throw commandError(response, netFunction: IPMI_NET_FN_CHASSIS_RQ) }
         }
     }
 
     func deviceInfo() throws(PowerError) -> BMCInfo {
         try withResponse(anvil_fiid_get_device_id_rs(), "Get Device ID") { response throws(PowerError) in
             guard ipmi_cmd_get_device_id(context, response) >= 0 else {
-                throw Self.error(from: context, bmc: bmc, opening: false)
+                throw commandError(response, netFunction: IPMI_NET_FN_APP_RQ)
             }
             let major = try field(response, "firmware_revision1.major_revision")
             let minor = try field(response, "firmware_revision2.minor_revision")
@@ -171,12 +170,47 @@ final class IPMISession {
         return flags
     }
 
+    /// A failed command's error; a completion code is looked up in its response and named.
+    private func commandError(_ response: fiid_obj_t, netFunction: Int32) -> PowerError {
+        var error = Self.error(from: context, bmc: bmc, opening: false)
+        var completionCode: UInt64 = 0
+        var command: UInt64 = 0
+        if ipmi_ctx_errnum(context) == Int32(IPMI_ERR_BAD_COMPLETION_CODE.rawValue)
+            || ipmi_ctx_errnum(context) == Int32(IPMI_ERR_BMC_BUSY.rawValue),
+            fiid_obj_get(response, "comp_code", &completionCode) >= 0, fiid_obj_get(response, "cmd", &command) >= 0
+        {
+            let named = Self.completionCodeError(
+                UInt8(truncatingIfNeeded: completionCode), command: UInt8(truncatingIfNeeded: command),
+                netFunction: netFunction, bmc: bmc, error.reason)
+            error.reason = named.reason
+            error.transient = named.transient
+        }
+        return error
+    }
+
+    /// A non-zero completion code with FreeIPMI's description. Busy, timed out, out of resources and
+    /// unspecified errors are transient: real BMCs answer them under load, and so does ipmi_sim when its
+    /// chassis program fails to run.
+    private static func completionCodeError(
+        _ completionCode: UInt8, command: UInt8, netFunction: Int32, bmc: String, _ what: String
+    ) -> PowerError {
+        var text = [UInt8](repeating: 0, count: 256)
+        let described =
+            text.withUnsafeMutableBufferPointer { buffer in
+                ipmi_completion_code_strerror_r(command, UInt8(netFunction), completionCode, buffer.baseAddress, buffer.count)
+            } == 0 ? String(decoding: text.prefix { $0 != 0 }, as: UTF8.self) : "unknown"
+        var error = PowerError(
+            .failed, bmc: bmc, "\(what): completion code \(String(format: "0x%02X", completionCode)) (\(described))")
+        error.transient = [0xC0, 0xC3, 0xC4, 0xCE, 0xFF].contains(completionCode)
+        return error
+    }
+
     /// FreeIPMI's error on `context`, sorted into what an admin can act on.
     private static func error(from context: ipmi_ctx_t, bmc: String, opening: Bool) -> PowerError {
-        let number = ipmi_ctx_errnum(context)
+        let number = ipmi_errnum_type_t(UInt32(ipmi_ctx_errnum(context)))
         let message = String(cString: ipmi_ctx_errormsg(context))
         let code: PowerError.Code =
-            switch ipmi_errnum_type_t(UInt32(number)) {
+            switch number {
             case IPMI_ERR_USERNAME_INVALID, IPMI_ERR_PASSWORD_INVALID, IPMI_ERR_K_G_INVALID,
                 IPMI_ERR_PRIVILEGE_LEVEL_INSUFFICIENT,
                 IPMI_ERR_PRIVILEGE_LEVEL_CANNOT_BE_OBTAINED, IPMI_ERR_PASSWORD_VERIFICATION_TIMEOUT:
@@ -188,7 +222,14 @@ final class IPMISession {
                 .unsupported
             default: .failed
             }
-        return PowerError(code, bmc: bmc, message)
+        var error = PowerError(code, bmc: bmc, message)
+        switch number {
+        case IPMI_ERR_CONNECTION_TIMEOUT, IPMI_ERR_SESSION_TIMEOUT, IPMI_ERR_MESSAGE_TIMEOUT, IPMI_ERR_BMC_BUSY,
+            IPMI_ERR_BAD_COMPLETION_CODE, IPMI_ERR_BAD_RMCPPLUS_STATUS_CODE:
+            error.transient = true
+        default: break
+        }
+        return error
     }
 }
 

@@ -144,6 +144,13 @@ enum SensorReader {
                 .unsupported
             default: .failed
             }
-        return PowerError(code, bmc: bmc, message)
+        let transient =
+            switch UInt32(ipmi_monitoring_ctx_errnum(context)) {
+            case IPMI_MONITORING_ERR_CONNECTION_TIMEOUT.rawValue, IPMI_MONITORING_ERR_SESSION_TIMEOUT.rawValue,
+                IPMI_MONITORING_ERR_BMC_BUSY.rawValue, IPMI_MONITORING_ERR_IPMI_ERROR.rawValue:
+                true
+            default: false
+            }
+        return PowerError(code, bmc: bmc, message, transient: transient)
     }
 }

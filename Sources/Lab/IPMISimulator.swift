@@ -88,6 +88,12 @@ public final class IPMISimulator: Sendable {
         ((try? String(contentsOfFile: directory + "/chassis.log", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    /// Makes the next `count` calls to the chassis program fail, as a real BMC's controller
+    /// sometimes does: ipmi_sim then answers with completion code 0xFF (unspecified error).
+    public func failNextChassisCalls(_ count: Int) throws {
+        try "\(count)\n".write(toFile: directory + "/fail", atomically: true, encoding: .utf8)
+    }
+
     public func setPower(_ on: Bool) throws {
         try (on ? "1\n" : "0\n").write(toFile: directory + "/power", atomically: true, encoding: .utf8)
     }
@@ -173,6 +179,9 @@ public final class IPMISimulator: Sendable {
         #!/bin/sh
         dir=$(dirname "$0")
         echo "$*" >> "$dir/chassis.log"
+        # Fault injection: while `fail` holds a count above 0, fail that many calls (ipmi_sim answers 0xFF).
+        failures=$(cat "$dir/fail" 2>/dev/null || echo 0)
+        if [ "$failures" -gt 0 ]; then echo $((failures - 1)) > "$dir/fail"; exit 1; fi
         action=$1; shift
         case $action in
         get)

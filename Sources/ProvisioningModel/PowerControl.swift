@@ -132,11 +132,14 @@ public struct PowerError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Code
     public var bmc: String
     public var reason: String
+    /// Asking again may succeed: no answer, busy, or an unspecified error from the BMC.
+    public var transient: Bool
 
-    public init(_ code: Code, bmc: String, _ reason: String) {
+    public init(_ code: Code, bmc: String, _ reason: String, transient: Bool = false) {
         self.code = code
         self.bmc = bmc
         self.reason = reason
+        self.transient = transient
     }
 
     public var description: String { "\(bmc): \(reason)" }

@@ -183,6 +183,40 @@ import Testing
         }
     }
 
+    @Test func aTransientBMCErrorIsRetriedOnlyWhenTheCommandIsSafeToRepeat() async throws {
+        try await Self.withSimulators(1) { directory, simulators in
+            let bmc = simulators[0]
+            let power = Self.power(directory)
+            let endpoint = Self.endpoint(bmc)
+
+            // One failure: a status read is asked again and answers.
+            try bmc.failNextChassisCalls(1)
+            #expect(try await power.perform(.status, on: endpoint) == .off)
+
+            // Two failures exhaust the one retry: the error names the completion code.
+            try bmc.failNextChassisCalls(2)
+            do throws(PowerError) {
+                _ = try await power.perform(.status, on: endpoint)
+                Issue.record("a status read that failed twice succeeded")
+            } catch {
+                #expect(error.code == .failed)
+                #expect(error.transient)
+                #expect(error.reason.contains("0xFF"), "\(error.reason)")
+            }
+
+            // A cycle the BMC may have begun is never sent twice.
+            let callsBefore = bmc.chassisCalls.count
+            try bmc.failNextChassisCalls(1)
+            do throws(PowerError) {
+                _ = try await power.perform(.cycle, on: endpoint)
+                Issue.record("a cycle whose chassis program failed succeeded")
+            } catch {
+                #expect(error.reason.contains("0xFF"), "\(error.reason)")
+            }
+            #expect(bmc.chassisCalls.count == callsBefore + 1, "\(bmc.chassisCalls.dropFirst(callsBefore))")
+        }
+    }
+
     @Test func commandsToOneBMCAreSerializedAndBMCsRunConcurrently() async throws {
         try await Self.withSimulators(3) { directory, simulators in
             let power = Self.power(directory)
