@@ -1,6 +1,5 @@
 import Foundation
 import NetworkPrimitives
-import PathKit
 import ProvisioningModel
 import Stencil
 
@@ -42,13 +41,22 @@ public struct RenderSubject: Sendable {
 /// context does not have is an error naming it, never an empty string in a boot script.
 public struct BootScriptRenderer: Sendable {
     public let templatesDirectory: String
+    private let cache: TemplateCache
 
-    public init(templatesDirectory: String) { self.templatesDirectory = templatesDirectory }
+    public init(templatesDirectory: String) {
+        self.templatesDirectory = templatesDirectory
+        cache = TemplateCache(templatesDirectory: templatesDirectory)
+    }
+
+    /// Changes seen to the template files since this renderer was made: output rendered under an
+    /// older generation may differ from what the templates give now.
+    public var templateGeneration: Int { cache.generation }
 
     /// The boot environment's iPXE script (its template named `ipxe`) for the subject.
     public func ipxeScript(for subject: RenderSubject) throws(RenderError) -> String {
         guard let file = subject.bootEnv.templates.first(where: { $0.name == BootEnvTemplate.ipxeScriptName }) else {
-            throw RenderError(template: subject.bootEnv.name, message: "boot environment \(subject.bootEnv.name) has no template named ipxe")
+            throw RenderError(
+                template: subject.bootEnv.name, message: "boot environment \(subject.bootEnv.name) has no template named ipxe")
         }
         return try render(file, for: subject)
     }
@@ -57,7 +65,8 @@ public struct BootScriptRenderer: Sendable {
     /// required params must all have a value: an installer that starts without its root password
     /// fails late and far from the cause, so the file is refused instead.
     public func render(_ file: BootEnvTemplate, for subject: RenderSubject) throws(RenderError) -> String {
-        if let missing = subject.bootEnv.requiredParams.first(where: { subject.params[$0] == nil || subject.params[$0] == .null }) {
+        if let missing = subject.bootEnv.requiredParams.first(where: { subject.params[$0] == nil || subject.params[$0] == .null })
+        {
             throw RenderError(
                 template: file.template,
                 message: "required param '\(missing)' is not set (boot environment \(subject.bootEnv.name) requires it)")
@@ -98,7 +107,8 @@ public struct BootScriptRenderer: Sendable {
             "machine": [
                 "id": subject.machine?.id.description ?? "", "name": subject.machine?.name ?? "unknown-\(subject.mac.hyphenated)",
                 "mac": subject.mac.description, "macs": (subject.machine?.macAddresses ?? [subject.mac]).map(\.description),
-                "arch": architecture, "uuid": subject.machine?.facts.systemUUID ?? "", "state": subject.machine?.state.rawValue ?? "unknown",
+                "arch": architecture, "uuid": subject.machine?.facts.systemUUID ?? "",
+                "state": subject.machine?.state.rawValue ?? "unknown",
             ] as [String: Any],
             "params": subject.params.mapValues(Self.plain),
             "bootenv": ["name": subject.bootEnv.name, "description": subject.bootEnv.description],
@@ -115,30 +125,34 @@ public struct BootScriptRenderer: Sendable {
             let kernelArgs = try env.kernelArgs.map { (text) throws(RenderError) in
                 try renderText(text, name: "\(subject.bootEnv.name) kernelArgs", values: values)
             }
-            values["env"] = [
-                "kernel": env.kernel ?? "", "initrds": env.initrds,
-                "initrdNames": env.initrds.map { URL(fileURLWithPath: $0).lastPathComponent }, "kernelArgs": kernelArgs ?? "",
-            ] as [String: Any]
+            values["env"] =
+                [
+                    "kernel": env.kernel ?? "", "initrds": env.initrds,
+                    "initrdNames": env.initrds.map { URL(fileURLWithPath: $0).lastPathComponent }, "kernelArgs": kernelArgs ?? "",
+                ] as [String: Any]
         }
         return values
     }
 
     /// Renders the template file at `path` (relative to the templates directory).
     public func render(_ path: String, values: [String: Any]) throws(RenderError) -> String {
-        let file = templatesDirectory + "/" + path
-        guard !path.split(separator: "/").contains(".."), let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        guard !path.split(separator: "/").contains(".."), let text = cache.text(of: path) else {
             throw RenderError(template: path, message: "no such template under \(templatesDirectory)")
         }
         return try renderText(text, name: path, values: values)
     }
 
     func renderText(_ text: String, name: String, values: [String: Any]) throws(RenderError) -> String {
-        try Self.checkVariables(in: text, name: name, values: values, loader: { included in
-            try? String(contentsOfFile: templatesDirectory + "/" + included, encoding: .utf8)
-        })
-        let environment = Environment(loader: FileSystemLoader(paths: [Path(templatesDirectory)]))
+        let parsed = cache.parsed(text, name: name)
+        try Self.checkVariables(
+            in: parsed.tags, name: name, values: values,
+            loader: { included in
+                cache.text(of: included).map { cache.parsed($0, name: included).tags }
+            })
         do {
-            return try environment.renderTemplate(string: text, context: values)
+            return try renderNodes(try parsed.nodes.get(), Context(dictionary: values, environment: cache.environment))
+        } catch let error as RenderError {
+            throw error
         } catch {
             throw RenderError(template: name, message: "\(error)")
         }
@@ -149,66 +163,24 @@ public struct BootScriptRenderer: Sendable {
     /// Every `{{ a.b }}`, `{% if a.b %}` and `{% for x in a.b %}` must name something the context has;
     /// loop variables are known inside their loop. Included templates are checked too.
     static func checkVariables(
-        in text: String, name: String, values: [String: Any], loader: (String) -> String?, depth: Int = 0
+        in tags: [TemplateTag], name: String, values: [String: Any], loader: (String) -> [TemplateTag]?, depth: Int = 0
     ) throws(RenderError) {
         guard depth < 8 else { throw RenderError(template: name, message: "includes nest deeper than 8") }
         var loopVariables: Set<String> = []
-        for (line, tag) in tags(in: text) {
-            var expressions: [String] = []
-            switch tag.kind {
-            case .variable:
-                expressions = [tag.body]
-            case .block:
-                let words = tag.body.split(separator: " ").map(String.init)
-                switch words.first {
-                case "for" where words.count >= 4 && words[2] == "in":
-                    expressions = [words[3]]
-                    loopVariables.formUnion(words[1].split(separator: ",").map(String.init))
-                case "if", "elif":
-                    expressions = words.dropFirst().filter { !["and", "or", "not", "==", "!=", "<", ">", "<=", ">=", "in"].contains($0) }
-                case "include":
-                    let included = words.dropFirst().first.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) } ?? ""
-                    guard let nested = loader(included) else {
-                        throw RenderError(template: name, message: "line \(line): included template '\(included)' not found")
-                    }
-                    try checkVariables(in: nested, name: included, values: values, loader: loader, depth: depth + 1)
-                default:
-                    break
+        for tag in tags {
+            if let included = tag.include {
+                guard let nested = loader(included) else {
+                    throw RenderError(template: name, message: "line \(tag.line): included template '\(included)' not found")
                 }
+                try checkVariables(in: nested, name: included, values: values, loader: loader, depth: depth + 1)
             }
-            for expression in expressions {
-                let parts = expression.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-                // `{{ params.domain|default:"" }}` says in the template that the value may be missing.
-                if parts.dropFirst().contains(where: { $0.hasPrefix("default") }) { continue }
-                let path = parts.first ?? ""
-                guard let first = path.split(separator: ".").first, !path.isEmpty else { continue }
-                if path.first == "\"" || path.first == "'" || Double(path) != nil || loopVariables.contains(String(first)) { continue }
+            loopVariables.formUnion(tag.loopVariables)
+            for path in tag.variables where !loopVariables.contains(String(path.prefix(while: { $0 != "." }))) {
                 guard resolve(path, in: values) else {
-                    throw RenderError(template: name, message: "line \(line): unknown variable '\(path)'")
+                    throw RenderError(template: name, message: "line \(tag.line): unknown variable '\(path)'")
                 }
             }
         }
-    }
-
-    private enum TagKind { case variable, block }
-
-    private static func tags(in text: String) -> [(line: Int, tag: (kind: TagKind, body: String))] {
-        var result: [(Int, (TagKind, String))] = []
-        var rest = text[...]
-        while let open = rest.range(of: "{") {
-            let after = rest[open.upperBound...]
-            guard let marker = after.first, marker == "{" || marker == "%" else {
-                rest = after
-                continue
-            }
-            let close = marker == "{" ? "}}" : "%}"
-            guard let end = after.dropFirst().range(of: close) else { break }
-            let body = after[after.index(after: after.startIndex)..<end.lowerBound].trimmingCharacters(in: .whitespaces)
-            let line = text[..<open.lowerBound].filter { $0 == "\n" }.count + 1
-            result.append((line, (marker == "{" ? .variable : .block, body)))
-            rest = after[end.upperBound...]
-        }
-        return result
     }
 
     private static func resolve(_ path: String, in values: [String: Any]) -> Bool {

@@ -9,6 +9,7 @@ public struct MachineFileRenderer: Sendable {
     public let store: any InventoryStore
     public let renderer: BootScriptRenderer
     public let tokens: MachineTokenAuthority
+    private let cache = RenderCache()
 
     /// Long enough for a slow boot and an installer run, short enough that a leaked script soon stops working.
     static let scriptTokenLifetime: TimeInterval = 4 * 3600
@@ -23,7 +24,7 @@ public struct MachineFileRenderer: Sendable {
     }
 
     /// Which file of a boot environment to render.
-    enum Selection: Sendable {
+    enum Selection: Sendable, Hashable {
         /// A declared file by its name in `templates:` (`ipxe`, `preseed`).
         case named(String)
         /// The declared file whose rendered `path` is this (`machines/<id>/preseed.cfg`).
@@ -32,35 +33,64 @@ public struct MachineFileRenderer: Sendable {
         case template(String)
     }
 
-    struct RenderedFile: Sendable {
+    struct RenderedFile: Sendable, Hashable {
         /// The template file the text came from.
         var template: String
         var text: String
     }
 
+    /// The machine with this MAC among its interfaces, or nil (an unknown machine).
+    func machine(mac: MACAddress) async throws -> Machine? {
+        try await cache.machine(mac: mac, generation) {
+            try await store.list(Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1)
+                .items.first?.object
+        }
+    }
+
+    /// The machine with this id; throws `InventoryError.notFound` when there is none.
+    func machine(id: ObjectID) async throws -> Machine {
+        try await cache.machine(id: id, generation) { try await store.fetch(Machine.self, key: id.description).object }
+    }
+
+    private var generation: RenderCache.Generation {
+        RenderCache.Generation(objects: store.objectChangeCount, templates: renderer.templateGeneration)
+    }
+
     /// Renders the selected file of `bootEnv` for the machine (nil for an unknown MAC), as booted from
     /// `mac` (default: its boot NIC); nil when the boot environment declares no such file. A file that
-    /// cannot be rendered throws `RenderError`.
+    /// cannot be rendered throws `RenderError`. The same inputs in the same token window give the same
+    /// text, so it comes from the cache until the inventory or a template changes.
     func render(
         _ selection: Selection, mac: MACAddress? = nil, machine: Machine?, bootEnv bootEnvName: String, bootURL: String,
         now: Date = Date()
     ) async throws -> RenderedFile? {
-        let bootEnv = try await store.fetch(BootEnv.self, key: bootEnvName).object
         // A machine without interfaces still gets its files; its MAC is then only a placeholder.
         let mac = mac ?? machine?.bootMAC ?? MACAddress(0, 0, 0, 0, 0, 0)
-        var subject = RenderSubject(
-            mac: mac, machine: machine, bootEnv: bootEnv, params: try await resolvedParams(for: machine, bootEnv: bootEnvName),
-            bootURL: bootURL)
         let windowStart = Date(
             timeIntervalSince1970: (now.timeIntervalSince1970 / Self.tokenWindow).rounded(.down) * Self.tokenWindow)
-        subject.token = machine.map { tokens.issue(for: $0.id, validFor: Self.scriptTokenLifetime, now: windowStart) }
+        let generation = generation
+        let key = RenderCache.FileKey(
+            selection: selection, mac: mac, machine: machine?.id, bootEnv: bootEnvName, bootURL: bootURL, window: windowStart)
+        return try await cache.file(key, generation) {
+            let inputs = try await cache.inputs(generation, load: loadInputs)
+            guard let bootEnv = inputs.bootEnvs[bootEnvName] else {
+                throw InventoryError.notFound(what: "bootenv", key: bootEnvName)
+            }
+            var subject = RenderSubject(
+                mac: mac, machine: machine, bootEnv: bootEnv, params: resolvedParams(for: machine, bootEnv: bootEnvName, inputs),
+                bootURL: bootURL)
+            subject.token = machine.map { tokens.issue(for: $0.id, validFor: Self.scriptTokenLifetime, now: windowStart) }
+            return try render(selection, for: subject)
+        }
+    }
 
+    private func render(_ selection: Selection, for subject: RenderSubject) throws(RenderError) -> RenderedFile? {
         let file: BootEnvTemplate
         switch selection {
         case .template(let path):
             return RenderedFile(template: path, text: try renderer.render(template: path, for: subject))
         case .named(let name):
-            guard let declared = bootEnv.templates.first(where: { $0.name == name }) else { return nil }
+            guard let declared = subject.bootEnv.templates.first(where: { $0.name == name }) else { return nil }
             file = declared
         case .path(let path):
             guard let declared = try renderer.declaredFile(at: path, for: subject) else { return nil }
@@ -69,19 +99,24 @@ public struct MachineFileRenderer: Sendable {
         return RenderedFile(template: file.template, text: try renderer.render(file, for: subject))
     }
 
+    private func loadInputs() async throws -> RenderCache.Inputs {
+        let bootEnvs = try await store.all(BootEnv.self)
+        let profiles = try await store.all(Profile.self)
+        return RenderCache.Inputs(
+            bootEnvs: Dictionary(bootEnvs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            params: try await store.all(Param.self),
+            profiles: Dictionary(profiles.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
+    }
+
     /// Every defined param through the attribute chain, plus values set without a definition.
-    private func resolvedParams(for machine: Machine?, bootEnv: String) async throws -> [String: JSONValue] {
-        let definitions = try await store.all(Param.self)
-        let global = try? await store.fetch(Profile.self, key: Profile.globalName).object
-        var profiles: [Profile] = []
-        for name in machine?.profiles ?? [] {
-            if let profile = try? await store.fetch(Profile.self, key: name).object { profiles.append(profile) }
-        }
+    private func resolvedParams(for machine: Machine?, bootEnv: String, _ inputs: RenderCache.Inputs) -> [String: JSONValue] {
+        let global = inputs.profiles[Profile.globalName]
+        let profiles = (machine?.profiles ?? []).compactMap { inputs.profiles[$0] }
         let subject = machine ?? Machine(name: "unknown", bootEnv: bootEnv)
         let chain = AttributeChain(machine: subject, profiles: profiles, global: global)
-        var names = Set(definitions.map(\.name)).union(subject.params.keys).union(global?.params.keys ?? [:].keys)
+        var names = Set(inputs.params.map(\.name)).union(subject.params.keys).union(global?.params.keys ?? [:].keys)
         for profile in profiles { names.formUnion(profile.params.keys) }
-        let byName = Dictionary(definitions.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let byName = Dictionary(inputs.params.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var values: [String: JSONValue] = [:]
         for name in names {
             if let value = chain.resolve(name, definition: byName[name]).value { values[name] = value }

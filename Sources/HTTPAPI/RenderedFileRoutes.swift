@@ -30,9 +30,7 @@ struct RenderedFileRoutes: Sendable {
             guard script.hasSuffix(".ipxe"), let mac = MACAddress(script.dropLast(5)) else {
                 throw APIError(.notFound, code: "not_found", message: "boot scripts are /boot/<mac>.ipxe, not \(script)")
             }
-            let machine = try await files.store.list(
-                Machine.self, filters: [ListFilter(field: "mac", value: mac.description)], after: nil, limit: 1
-            ).items.first?.object
+            let machine = try await files.machine(mac: mac)
             guard let bootEnv = machine?.bootEnv ?? unknownBootEnv else {
                 return TextResponse.make("#!ipxe\necho Anvil: unknown machine \(mac), not provisioned here\nexit 1\n")
             }
@@ -46,7 +44,7 @@ struct RenderedFileRoutes: Sendable {
                 throw APIError(
                     .notFound, code: "not_found", message: "machine files are /machines/<machine id>/…, and '\(id)' is no id")
             }
-            let machine = try await files.store.fetch(Machine.self, key: machineID.description).object
+            let machine = try await files.machine(id: machineID)
             let path = String(request.uri.path.dropFirst())
             return try await serve(
                 .path(path.removingPercentEncoding ?? path), path: path, mac: nil, machine: machine, bootEnv: machine.bootEnv,

@@ -152,7 +152,9 @@ public protocol InventoryStore: Sendable {
     func create<O: InventoryObject>(_ object: O, actor: String, notes: [InventoryNote]) async throws -> Stored<O>
     func fetch<O: InventoryObject>(_ type: O.Type, key: String) async throws -> Stored<O>
     /// Replaces the object; with `expectedRevision`, only if the stored revision is that one.
-    func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]) async throws -> Stored<O>
+    func replace<O: InventoryObject>(
+        _ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]
+    ) async throws -> Stored<O>
     /// Notes on their own, for what changed nothing (an identity conflict).
     func record(_ notes: [InventoryNote], actor: String) async throws
     func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws
@@ -160,7 +162,9 @@ public protocol InventoryStore: Sendable {
     /// server's group commit of leases. All or nothing.
     func upsert<O: InventoryObject>(_ objects: [O], actor: String) async throws
     /// Objects in key order after `cursor`, at most `limit`.
-    func list<O: InventoryObject>(_ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int) async throws -> Page<O>
+    func list<O: InventoryObject>(
+        _ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int
+    ) async throws -> Page<O>
     func machine(named name: String) async throws -> Stored<Machine>?
     func count(_ kind: ObjectKind) async throws -> Int
 
@@ -170,11 +174,17 @@ public protocol InventoryStore: Sendable {
     /// Events after `cursor` in order, at most `limit`; only of `kinds` when given.
     func events(after cursor: Int64, limit: Int, kinds: Set<ObjectKind>?) async throws -> [InventoryEvent]
     /// One object's events, oldest first, after `cursor`; only `actions` when given.
-    func events(of kind: ObjectKind, key: String, actions: Set<InventoryEvent.Action>?, after cursor: Int64, limit: Int) async throws -> [InventoryEvent]
+    func events(
+        of kind: ObjectKind, key: String, actions: Set<InventoryEvent.Action>?, after cursor: Int64, limit: Int
+    ) async throws -> [InventoryEvent]
     /// The newest cursor in the event log (0 when empty).
     func latestEventCursor() async throws -> Int64
     /// Wakes listeners after each committed change.
     var eventSignal: EventSignal { get }
+    /// Grows after every committed write that may have changed an object (notes alone do not count).
+    /// Caches of what is read from the store compare it to know they are current; it is this process's
+    /// count, which is enough because only the server process writes the inventory.
+    var objectChangeCount: Int64 { get }
 
     // BMCs and power: credentials (password sealed by the caller), the operation log, sensor readings.
     func saveBMCCredential(_ credential: StoredBMCCredential) async throws
@@ -185,13 +195,16 @@ public protocol InventoryStore: Sendable {
     func bmcCredentialSets() async throws -> [StoredBMCCredentialSet]
     func deleteBMCCredentialSet(name: String) async throws
     /// Attaches `credential` only if the machine has no BMC yet (a hand-entered one always wins); true when it did.
-    func attachBMCCredentialIfAbsent(_ credential: StoredBMCCredential, notes: [InventoryNote], actor: String) async throws -> Bool
+    func attachBMCCredentialIfAbsent(
+        _ credential: StoredBMCCredential, notes: [InventoryNote], actor: String
+    ) async throws -> Bool
     /// Records the operation with its notes in one transaction; a successful on/off/cycle sets the
     /// machine's expected power state, and any reported state becomes the observed one.
     func recordPowerOperation(_ operation: PowerOperationRecord, expectedPower: PowerState?, notes: [InventoryNote]) async throws
     func powerOperations(machine: ObjectID, limit: Int) async throws -> [PowerOperationRecord]
     /// A state the sync saw, kept on the BMC record (not in the operation log, which it would flood), with its notes.
-    func recordPowerObservation(machine: ObjectID, state: PowerState, at time: Date, notes: [InventoryNote], actor: String) async throws
+    func recordPowerObservation(
+        machine: ObjectID, state: PowerState, at time: Date, notes: [InventoryNote], actor: String) async throws
     func saveSensorSnapshot(_ snapshot: SensorSnapshot) async throws
     func sensorSnapshot(machine: ObjectID) async throws -> SensorSnapshot?
 

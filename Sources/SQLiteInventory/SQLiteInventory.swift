@@ -2,12 +2,17 @@ import Foundation
 import GRDB
 import NetworkPrimitives
 import ProvisioningModel
+import Synchronization
 
 /// The embedded inventory: one SQLite file in WAL mode with `synchronous=FULL`, so a write the API
 /// acknowledged survives a crash or power loss.
 public final class SQLiteInventory: InventoryStore {
     private let pool: DatabasePool
     public let eventSignal = EventSignal()
+    private let objectWrites = Atomic<Int64>(0)
+    public var objectChangeCount: Int64 { objectWrites.load(ordering: .acquiring) }
+    /// Notes from concurrent callers share a transaction (see ``NoteGroupCommit``).
+    private let noteCommits = NoteGroupCommit()
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -43,7 +48,8 @@ public final class SQLiteInventory: InventoryStore {
             let writer = ObjectWriter(db: db)
             if let existing = try writer.row(O.kind, key: object.key) {
                 if existing.origin == .content {
-                    throw InventoryError.readOnlyContent(what: O.kind.rawValue, key: object.key, source: existing.source ?? "content")
+                    throw InventoryError.readOnlyContent(
+                        what: O.kind.rawValue, key: object.key, source: existing.source ?? "content")
                 }
                 throw InventoryError.alreadyExists(
                     field: O.kind.keyField, message: "\(O.kind.rawValue) '\(object.key)' already exists")
@@ -63,7 +69,9 @@ public final class SQLiteInventory: InventoryStore {
         }
     }
 
-    public func replace<O: InventoryObject>(_ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]) async throws -> Stored<O> {
+    public func replace<O: InventoryObject>(
+        _ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]
+    ) async throws -> Stored<O> {
         try await write { db in
             let writer = ObjectWriter(db: db)
             let old = try writer.requireWritable(O.self, key: object.key, expectedRevision: expectedRevision)
@@ -75,7 +83,12 @@ public final class SQLiteInventory: InventoryStore {
 
     public func record(_ notes: [InventoryNote], actor: String) async throws {
         guard !notes.isEmpty else { return }
-        try await write { db in try ObjectWriter(db: db).appendNotes(notes, actor: actor) }
+        try await noteCommits.record(notes, actor: actor) { batch in
+            try await self.write(changesObjects: false) { db in
+                let writer = ObjectWriter(db: db)
+                for entry in batch { try writer.appendNotes(entry.notes, actor: entry.actor) }
+            }
+        }
     }
 
     public func delete<O: InventoryObject>(_ type: O.Type, key: String, expectedRevision: Int?, actor: String) async throws {
@@ -100,16 +113,19 @@ public final class SQLiteInventory: InventoryStore {
         }
     }
 
-    public func list<O: InventoryObject>(_ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int) async throws -> Page<O> {
+    public func list<O: InventoryObject>(
+        _ type: O.Type, filters: [ListFilter], after cursor: String?, limit: Int
+    ) async throws -> Page<O> {
         var conditions: [String] = []
         var arguments: [DatabaseValue] = []
         var problems = ValidationReport()
         for filter in filters {
             let field = O.filterFields[filter.field]
-            let isNumeric = switch field {
-            case .number?, .count?: true
-            default: false
-            }
+            let isNumeric =
+                switch field {
+                case .number?, .count?: true
+                default: false
+                }
             if field != nil, !isNumeric, filter.comparison != .equal, filter.comparison != .notEqual {
                 problems.add(filter.field, "'\(filter.field)' can only be compared with = or !=")
                 continue
@@ -131,7 +147,8 @@ public final class SQLiteInventory: InventoryStore {
                 arguments.append(mac.description.databaseValue)
             case .number(let path, let bytes)?:
                 guard let number = bytes ? ByteCount.parse(filter.value) : Int64(filter.value) else {
-                    problems.add(filter.field, "'\(filter.value)' is not \(bytes ? "a size (e.g. 64GiB, 512MiB, 2TB)" : "a whole number")")
+                    problems.add(
+                        filter.field, "'\(filter.value)' is not \(bytes ? "a size (e.g. 64GiB, 512MiB, 2TB)" : "a whole number")")
                     continue
                 }
                 conditions.append("json_extract(body, '\(path)') \(filter.comparison.sql) ?")
@@ -145,8 +162,10 @@ public final class SQLiteInventory: InventoryStore {
                 arguments.append(number.databaseValue)
             case nil:
                 let known = O.filterFields.keys.sorted().joined(separator: ", ")
-                problems.add(filter.field, "\(O.kind.collection) cannot be filtered by '\(filter.field)'"
-                    + (known.isEmpty ? "" : " (filters: \(known))"))
+                problems.add(
+                    filter.field,
+                    "\(O.kind.collection) cannot be filtered by '\(filter.field)'"
+                        + (known.isEmpty ? "" : " (filters: \(known))"))
             }
         }
         guard problems.problems.isEmpty else { throw InventoryError.invalid(problems.problems) }
@@ -184,7 +203,8 @@ public final class SQLiteInventory: InventoryStore {
             // Dependencies first, so references from later kinds resolve.
             let order: [ObjectKind] = [.param, .profile, .bootenv, .task, .stage, .workflow, .subnet]
             let sorted = objects.sorted {
-                (order.firstIndex(of: type(of: $0.object).kind) ?? order.count) < (order.firstIndex(of: type(of: $1.object).kind) ?? order.count)
+                (order.firstIndex(of: type(of: $0.object).kind) ?? order.count)
+                    < (order.firstIndex(of: type(of: $1.object).kind) ?? order.count)
             }
             var shipped: Set<String> = []
             for content in sorted {
@@ -295,8 +315,9 @@ public final class SQLiteInventory: InventoryStore {
 
     // MARK: Plumbing
 
-    /// Runs a write transaction, maps SQLite failures to `InventoryError`, and signals new events after commit.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs a write transaction, maps SQLite failures to `InventoryError`, and signals new events after
+    /// commit. Unless the caller says it only appends notes, the write counts as an object change.
+    func write<T: Sendable>(changesObjects: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let (result, cursor): (T, Int64)
         do {
             (result, cursor) = try await pool.write { db in
@@ -307,6 +328,7 @@ public final class SQLiteInventory: InventoryStore {
         } catch let error as DatabaseError {
             throw Self.translate(error)
         }
+        if changesObjects { objectWrites.add(1, ordering: .releasing) }
         eventSignal.notify(cursor)
         return result
     }

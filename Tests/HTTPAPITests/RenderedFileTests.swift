@@ -228,4 +228,60 @@ struct RenderedFileTests {
             try await api.get("/api/v1/machines/node-render/render", as: .viewer).expectError(.forbidden, "forbidden")
         }
     }
+
+    @Test(
+        "rendered scripts are cached, yet follow every change: a new machine, its boot environment, a profile's param, the template file; each serve is still in the history"
+    )
+    func cacheFollowsChanges() async throws {
+        let templates = try TemporaryDirectory(prefix: "anvil-templates")
+        defer { templates.remove() }
+        try FileManager.default.copyItem(atPath: AnvilServer.repositoryRoot + "/templates/ipxe", toPath: templates.file("ipxe"))
+        let template = templates.file("ipxe/cached.ipxe.tmpl")
+        try "#!ipxe\necho {{ bootenv.name }} {{ params.greeting|default:\"none\" }} v1\n".write(
+            toFile: template, atomically: true, encoding: .utf8)
+        try await Self.withPlanes(templates: templates.path) { api, boot in
+            try await api.create(
+                "bootenvs",
+                [
+                    "name": "cached",
+                    "templates": [["name": "ipxe", "path": "boot/{{ machine.mac }}.ipxe", "template": "ipxe/cached.ipxe.tmpl"]],
+                ])
+            func script() async throws -> String {
+                let response = try await boot.execute(uri: "/boot/52-54-00-00-10-01.ipxe", method: .get, headers: [:], body: nil)
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                return String(buffer: response.body)
+            }
+            // Unknown at first (discovery), twice, so the answer "no such machine" is cached too.
+            for _ in 0..<2 { #expect(try await script().contains("Anvil: discovery for 52:54:00:00:10:01")) }
+
+            let id = try await Self.createMachine(api, name: "cached-one", bootEnv: "cached")
+            #expect(try await script() == "#!ipxe\necho cached none v1\n")
+            #expect(try await script() == "#!ipxe\necho cached none v1\n")
+
+            try await api.create("profiles", ["name": "greeters", "params": ["greeting": "hello"]])
+            #expect(try await api.patch("/api/v1/machines/\(id)", ["profiles": ["greeters"]]).status == .ok)
+            #expect(try await script() == "#!ipxe\necho cached hello v1\n")
+            #expect(try await api.patch("/api/v1/profiles/greeters", ["params": ["greeting": "bonjour"]]).status == .ok)
+            #expect(try await script() == "#!ipxe\necho cached bonjour v1\n")
+
+            // An edited template is live within about a second (the files are checked that often).
+            try "#!ipxe\necho {{ bootenv.name }} {{ params.greeting }} v2\n".write(
+                toFile: template, atomically: true, encoding: .utf8)
+            var latest = ""
+            for _ in 0..<100 {
+                latest = try await script()
+                if latest.hasSuffix("v2\n") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(latest == "#!ipxe\necho cached bonjour v2\n")
+
+            #expect(try await api.patch("/api/v1/machines/\(id)", ["bootEnv": "local"]).status == .ok)
+            #expect(try await script().contains("echo Anvil: booting cached-one from the local disk"))
+
+            // Every answer to the known machine is in its history, cached or not.
+            let served = try await Self.history(api, id, action: "fileServed")
+            #expect(served.filter { $0["detail"]?["bootenv"] == "cached" }.count >= 6)
+            #expect(served.last?["detail"]?["bootenv"] == "local")
+        }
+    }
 }

@@ -83,14 +83,27 @@ download() { # base URL → MiB/s over PARALLEL concurrent downloads
     end=$(date +%s.%N)
     echo "scale=1; $parallel * $size / ($end - $start)" | bc
 }
-requests() { # URL → requests per second (wrk, 64 connections)
-    in_ns wrk -t2 -c64 -d"${duration}s" "$1" | awk '/Requests\/sec/ { print int($2) }'
+requests() { # URL [wrk script] → requests per second (wrk, 64 connections)
+    in_ns wrk -t2 -c64 -d"${duration}s" ${2:+-s "$2"} "$1" | awk '/Requests\/sec/ { print int($2) }'
 }
+# Every request a MAC never asked before (2^24 per wrk thread), so every script is rendered afresh:
+# a boot storm of different machines rather than one machine asking again.
+cat >"$work/distinct-macs.lua" <<'LUA'
+local threads = 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+function init() n = 0 end  -- `id` is set in this thread by setup
+function request()
+    n = n + 1
+    return wrk.format("GET", string.format("/boot/52-54-%02x-%02x-%02x-%02x.ipxe", id, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256))
+end
+LUA
 
 anvil_mib=$(download http://127.0.0.1:8080)
 nginx_mib=$(download http://127.0.0.1:8081)
 anvil_rps=$(requests "http://127.0.0.1:8080/boot/$mac.ipxe")
+anvil_distinct_rps=$(requests "http://127.0.0.1:8080/" "$work/distinct-macs.lua")
 nginx_rps=$(requests "http://127.0.0.1:8081/boot/$mac.ipxe")
 printf '%-52s %12s %12s %8s\n' "measurement" "anvil" "nginx" "ratio"
 printf '%-52s %10s/s %10s/s %8s\n' "$parallel x ${size} MiB downloads (MiB)" "$anvil_mib" "$nginx_mib" "$(echo "scale=2; $anvil_mib / $nginx_mib" | bc)"
 printf '%-52s %12s %12s %8s\n' "iPXE script, 64 connections (req/s; nginx: static)" "$anvil_rps" "$nginx_rps" "$(echo "scale=2; $anvil_rps / $nginx_rps" | bc)"
+printf '%-52s %12s %12s %8s\n' "  the same, every request a new MAC (rendered)" "$anvil_distinct_rps" "$nginx_rps" "$(echo "scale=2; $anvil_distinct_rps / $nginx_rps" | bc)"
