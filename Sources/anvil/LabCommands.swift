@@ -19,7 +19,8 @@ struct LabCommand: AsyncParsableCommand {
         func state() throws -> VirtualRack.State {
             guard let state = try VirtualRack.State.load(from: directory) else {
                 // Not a usage error: no help text, exit 1.
-                FileHandle.standardError.write(Data("error: no lab in \(directory) (start one with `anvil lab up --dir \(directory)`)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("error: no lab in \(directory) (start one with `anvil lab up --dir \(directory)`)\n".utf8))
                 throw ExitCode(1)
             }
             return state
@@ -68,8 +69,10 @@ struct LabCommand: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The machines, their BMC power state and what Anvil knows of them.")
+        static let configuration = CommandConfiguration(
+            abstract: "The machines, their BMC power state and what Anvil knows of them.")
         @OptionGroup var location: Location
+        @Flag(help: "Print a JSON array (one object per machine) instead of a table.") var json = false
 
         func run() async throws {
             let state = try location.state()
@@ -85,6 +88,7 @@ struct LabCommand: AsyncParsableCommand {
                     "serial": record["facts"]?.objectValue?["systemSerial"] ?? .null,
                 ])
             }
+            if json { return printJSON(.array(rows)) }
             let columns: [(title: String, path: String)] = [
                 ("MACHINE", "name"), ("MAC", "mac"), ("FIRMWARE", "firmware"), ("BMC", "bmc"), ("POWER", "power"),
                 ("QEMU PID", "qemu"), ("ANVIL STATE", "state"), ("DISCOVERED SERIAL", "serial"),

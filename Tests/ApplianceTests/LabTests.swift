@@ -26,10 +26,11 @@ import Testing
 
     /// What the lab promises for its first two machines (`VirtualRack.plan`), written out so a change
     /// there shows up here.
-    static let expected: [(name: String, vendor: String, product: String, serial: String, uuid: String, memoryMiB: Int, disks: Int)] = [
-        ("vm1", "Anvil Lab Systems", "LS-110", "LAB-0001", "5a1b1ab0-0000-4000-8000-000000000001", 512, 1),
-        ("vm2", "Forge Works", "FW-220 2U", "LAB-0002", "5a1b1ab0-0000-4000-8000-000000000002", 640, 2),
-    ]
+    static let expected:
+        [(name: String, vendor: String, product: String, serial: String, uuid: String, memoryMiB: Int, disks: Int)] = [
+            ("vm1", "Anvil Lab Systems", "LS-110", "LAB-0001", "5a1b1ab0-0000-4000-8000-000000000001", 512, 1),
+            ("vm2", "Forge Works", "FW-220 2U", "LAB-0002", "5a1b1ab0-0000-4000-8000-000000000002", 640, 2),
+        ]
 
     @Test(.timeLimit(.minutes(25))) func labUpDiscoversEveryMachineAndLabDownLeavesNothing() async throws {
         try await DiscoveryImage.build()
@@ -64,17 +65,24 @@ import Testing
         }
         let status = try await Self.run(["status", "--dir", directory])
         for machine in Self.expected {
-            let known = try #require(facts[machine.name], "\(machine.name) not discovered within 900 s; lab status:\n\(status.stdout)")
+            let known = try #require(
+                facts[machine.name], "\(machine.name) not discovered within 900 s; lab status:\n\(status.stdout)")
             #expect(known["systemVendor"]?.stringValue == machine.vendor)
             #expect(known["systemProduct"]?.stringValue == machine.product)
             #expect(known["systemSerial"]?.stringValue == machine.serial)
             #expect(known["systemUUID"]?.stringValue == machine.uuid)
             let memory = Int64(machine.memoryMiB) << 20
-            #expect([.integer(memory), .number(Double(memory))].contains(known["memoryBytes"]), "\(known["memoryBytes"] ?? .null)")
+            #expect(
+                [.integer(memory), .number(Double(memory))].contains(known["memoryBytes"]), "\(known["memoryBytes"] ?? .null)")
             #expect(known["disks"]?.arrayValue?.count == machine.disks, "\(known["disks"] ?? .null)")
         }
         #expect(status.status == 0 && status.stdout.contains("vm2"), "\(status.stdout)\(status.stderr)")
         #expect(status.stdout.contains("LAB-0002"), "lab status shows what Anvil discovered: \(status.stdout)")
+        let statusJSON = try await Self.run(["status", "--json", "--dir", directory])
+        let rows = try JSONDecoder().decode(JSONValue.self, from: Data(statusJSON.stdout.utf8)).arrayValue ?? []
+        #expect(rows.compactMap { $0["name"]?.stringValue } == Self.expected.map(\.name), "\(statusJSON.stdout)")
+        #expect(rows.allSatisfy { $0["power"] == "on" && $0["state"] == "ready" }, "\(statusJSON.stdout)")
+        #expect(rows.compactMap { $0["serial"]?.stringValue } == Self.expected.map(\.serial), "\(statusJSON.stdout)")
         let console = try await Self.run(["console", "vm1", "--no-follow", "--dir", directory])
         #expect(console.stdout.contains("anvil-agent: called home"), "\(console.stdout.suffix(2000))")
 
@@ -106,7 +114,8 @@ import Testing
         let up = try await Self.run(["up", "--machines", "1", "--dir", directory, "--content-dir", content])
         #expect(up.status == 1, "\(up.stdout)\(up.stderr)")
         #expect(up.stderr.contains("nothing was created"), "\(up.stderr)")
-        #expect(up.stderr.contains("the discovery image") && up.stderr.contains("deploy/build-discovery-image.sh"), "\(up.stderr)")
+        #expect(
+            up.stderr.contains("the discovery image") && up.stderr.contains("deploy/build-discovery-image.sh"), "\(up.stderr)")
         #expect(up.stderr.contains("\(content)/bootenvs not found"), "\(up.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory))
         #expect(Self.labNamespaces() == before)
