@@ -1,0 +1,207 @@
+import ApplianceTesting
+import BootEnvRendering
+import Foundation
+import NetworkPrimitives
+import ProvisioningModel
+import Testing
+
+/// The image-deploy and wipe task scripts, rendered from the shipped content as the boot plane
+/// renders them and run by busybox sh with only busybox applets on PATH (as in the discovery image),
+/// against regular files standing in for disks and a real HTTP server on 127.0.0.1.
+@Suite("Task scripts under busybox", .serialized, .timeLimit(.minutes(5)))
+struct TaskScriptTests {
+    static let machineID = ObjectID("0b1c5d2e-3f40-4a51-8b62-7c83d94ea5f6")!
+    static let mac = MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)
+    static let content = ContentLoader(root: URL(fileURLWithPath: AnvilServer.repositoryRoot)).load()
+    static let renderer = BootScriptRenderer(templatesDirectory: AnvilServer.repositoryRoot + "/templates")
+    /// What the scripts may call: the discovery image has busybox and nothing else.
+    static let applets = [
+        "sh", "cat", "cut", "dd", "echo", "grep", "gunzip", "mkfifo", "mktemp", "printf", "rm", "sha256sum", "sleep", "stat",
+        "sync",
+        "tail", "tee", "timeout", "tr", "wget", "xz", "blockdev", "blkdiscard",
+    ]
+
+    /// `task` of `bootEnv` rendered for a fixture machine with these params over the shipped defaults.
+    static func render(bootEnv name: String, params: [String: JSONValue], bootURL: String) throws -> String {
+        let bootEnv = try #require(content.objects.compactMap { $0.object as? BootEnv }.first { $0.name == name })
+        var values: [String: JSONValue] = [:]
+        for definition in content.objects.compactMap({ $0.object as? Param }) {
+            if let value = definition.default { values[definition.name] = value }
+        }
+        values.merge(params) { _, new in new }
+        let machine = Machine(
+            id: machineID, name: "node-07", state: .deploying, bootEnv: name, params: params,
+            interfaces: [NetworkInterface(mac: mac, name: "eno1", boot: true)])
+        var subject = RenderSubject(mac: mac, machine: machine, bootEnv: bootEnv, params: values, bootURL: bootURL)
+        subject.token = "m1.test-token"
+        let file = try #require(bootEnv.templates.first { $0.name == "task" })
+        return try renderer.render(file, for: subject)
+    }
+
+    /// A directory of busybox links, the only PATH the scripts get.
+    static func busyboxPath(in directory: TemporaryDirectory) throws -> String {
+        let bin = directory.file("bin")
+        if FileManager.default.fileExists(atPath: bin) { return bin }
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for applet in applets {
+            try FileManager.default.createSymbolicLink(atPath: bin + "/" + applet, withDestinationPath: "/bin/busybox")
+        }
+        return bin
+    }
+
+    static func run(_ script: String, in directory: TemporaryDirectory, name: String) async throws -> AnvilServer.CLIResult {
+        let path = directory.file(name)
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        return try await AnvilServer.run(
+            "/usr/bin/timeout", ["60", "/bin/busybox", "sh", path], environment: ["PATH": try busyboxPath(in: directory)])
+    }
+
+    static func randomBytes(_ count: Int, seed: UInt64) -> Data {
+        var generator = SplitMix64(seed: seed)
+        var data = Data(capacity: count + 8)
+        while data.count < count { withUnsafeBytes(of: generator.next()) { data.append(contentsOf: $0) } }
+        return data.prefix(count)
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        let output = ChildProcess.runBlocking(["/usr/bin/sha256sum", path])
+        return try #require(output.split(separator: " ").first.map(String.init), "sha256sum \(path) printed nothing")
+    }
+
+    /// gzip or xz of `path` next to it (-k keeps the raw file).
+    static func compress(_ tool: String, _ path: String) throws {
+        _ = ChildProcess.runBlocking([tool, "-k", "-f", path])
+        let output = path + (tool.hasSuffix("gzip") ? ".gz" : ".xz")
+        try #require(FileManager.default.fileExists(atPath: output), "\(tool) did not write \(output)")
+    }
+
+    @Test("image-deploy writes raw, raw.gz and raw.xz images byte for byte, checks the sha256, calls back with the token")
+    func imageDeploy() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-image-deploy")
+        defer { directory.remove() }
+        let images = directory.file("images")
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        // 3 MiB and a bit: several dd blocks and a short last one.
+        let image = Self.randomBytes(3 << 20 + 4321, seed: 7)
+        try image.write(to: URL(fileURLWithPath: images + "/node.raw"))
+        try Self.compress("/bin/gzip", images + "/node.raw")
+        try Self.compress("/usr/bin/xz", images + "/node.raw")
+        let server = try await LocalHTTPServer(root: images, scratch: directory)
+        defer { server.stop() }
+
+        for (index, (file, format, checked)) in [
+            ("node.raw", nil, false), ("node.raw.gz", nil, true), ("node.raw", "raw.xz" as String?, true),
+        ]
+        .enumerated() {
+            let served = file == "node.raw" && format == "raw.xz" ? "node.raw.xz" : file
+            let disk = directory.file("disk-\(index)")
+            // A disk with old contents, larger than the image: a real disk keeps its tail, a file is truncated.
+            try Self.randomBytes(1 << 20, seed: 99).write(to: URL(fileURLWithPath: disk))
+            var params: [String: JSONValue] = ["image-url": .string("\(server.url)/\(served)"), "install-disk": .string(disk)]
+            if let format { params["image-format"] = .string(format) }
+            if checked { params["image-sha256"] = .string(try Self.sha256(images + "/" + served).uppercased()) }
+            let script = try Self.render(bootEnv: "image-deploy", params: params, bootURL: server.url)
+            let result = try await Self.run(script, in: directory, name: "image-deploy-\(index).sh")
+            #expect(result.status == 0, "\(served): \(result.stdout)\(result.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: disk)) == image, "\(served): the disk differs from the image")
+            #expect(
+                result.stdout.contains(
+                    "anvil-task image-deploy: writing \(server.url)/\(served) (\(format ?? (served.hasSuffix(".gz") ? "raw.gz" : "raw")))"
+                ), "\(result.stdout)")
+        }
+        #expect(
+            server.posts == Array(repeating: "/machines/\(Self.machineID)/installed?token=m1.test-token", count: 3),
+            "\(server.posts)")
+
+        // A wrong checksum: non-zero, says what it got and expected, and the disk cannot boot the image.
+        let disk = directory.file("disk-bad")
+        FileManager.default.createFile(atPath: disk, contents: nil)
+        let wrong = String(repeating: "ab", count: 32)
+        let bad = try Self.render(
+            bootEnv: "image-deploy",
+            params: [
+                "image-url": .string("\(server.url)/node.raw.gz"), "install-disk": .string(disk), "image-sha256": .string(wrong),
+            ],
+            bootURL: server.url)
+        let refused = try await Self.run(bad, in: directory, name: "image-deploy-bad.sh")
+        #expect(refused.status == 1, "\(refused.stdout)\(refused.stderr)")
+        let actual = try Self.sha256(images + "/node.raw.gz")
+        #expect(
+            refused.stderr.contains(
+                "anvil-task image-deploy: error: sha256 mismatch for \(server.url)/node.raw.gz: got \(actual), expected \(wrong) (param image-sha256)"
+            ),
+            "\(refused.stderr)")
+        let written = try Data(contentsOf: URL(fileURLWithPath: disk))
+        #expect(written.prefix(1 << 20) == Data(count: 1 << 20) && written.dropFirst(1 << 20) == image.dropFirst(1 << 20))
+        #expect(server.posts.count == 3, "a failed deploy must not call back: \(server.posts)")
+
+        // qcow2, a missing image and a missing disk: each a clear error, nothing called back.
+        for (params, message) in [
+            (
+                ["image-url": JSONValue.string("\(server.url)/node.qcow2"), "install-disk": .string(disk)],
+                "image format qcow2 is not supported"
+            ),
+            (
+                ["image-url": .string("\(server.url)/missing.raw"), "install-disk": .string(disk)],
+                "downloading \(server.url)/missing.raw failed"
+            ),
+            (
+                ["image-url": .string("\(server.url)/node.raw"), "install-disk": .string(directory.file("no-disk"))],
+                "install disk \(directory.file("no-disk")) does not exist"
+            ),
+        ] {
+            let result = try await Self.run(
+                try Self.render(bootEnv: "image-deploy", params: params, bootURL: server.url), in: directory,
+                name: "image-deploy-error.sh")
+            #expect(
+                result.status == 1 && result.stderr.contains("anvil-task image-deploy: error: \(message)"),
+                "\(result.stdout)\(result.stderr)")
+        }
+        #expect(server.posts.count == 3, "\(server.posts)")
+    }
+
+    @Test(
+        "wipe quick zeroes the first and last wipe-megabytes of a disk and leaves the rest; full zeroes it all; a missing disk fails"
+    )
+    func wipe() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-wipe")
+        defer { directory.remove() }
+        // Not a whole number of MiB: the tail is found in 512-byte sectors.
+        let size = 5 << 20 + 512
+        let original = Self.randomBytes(size, seed: 11)
+        let disk = directory.file("disk")
+        try original.write(to: URL(fileURLWithPath: disk))
+
+        let quick = try await Self.run(
+            try Self.render(
+                bootEnv: "wipe", params: ["wipe-megabytes": 1, "wipe-disks": [.string(disk)]], bootURL: "http://127.0.0.1:9"),
+            in: directory, name: "wipe-quick.sh")
+        #expect(quick.status == 0, "\(quick.stdout)\(quick.stderr)")
+        #expect(
+            quick.stdout.contains(
+                "anvil-task wipe-disks: wiping \(disk) (\(size) bytes, quick)\nanvil-task wipe-disks: wiped \(disk)\n"),
+            "\(quick.stdout)")
+        let wiped = try Data(contentsOf: URL(fileURLWithPath: disk))
+        #expect(wiped.count == size)
+        #expect(wiped.prefix(1 << 20) == Data(count: 1 << 20), "the first MiB is not zero")
+        #expect(wiped.suffix(1 << 20) == Data(count: 1 << 20), "the last MiB is not zero")
+        #expect(
+            wiped.dropFirst(1 << 20).dropLast(1 << 20) == original.dropFirst(1 << 20).dropLast(1 << 20),
+            "quick touched the middle")
+
+        let full = try await Self.run(
+            try Self.render(
+                bootEnv: "wipe", params: ["wipe-mode": "full", "wipe-disks": [.string(disk)]], bootURL: "http://127.0.0.1:9"),
+            in: directory, name: "wipe-full.sh")
+        #expect(full.status == 0, "\(full.stdout)\(full.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: disk)) == Data(count: size), "full left non-zero bytes")
+
+        let missing = try await Self.run(
+            try Self.render(
+                bootEnv: "wipe", params: ["wipe-disks": [.string(directory.file("gone"))]], bootURL: "http://127.0.0.1:9"),
+            in: directory, name: "wipe-missing.sh")
+        #expect(missing.status == 1, "\(missing.stdout)\(missing.stderr)")
+        #expect(missing.stderr.contains("\(directory.file("gone")) does not exist"), "\(missing.stderr)")
+        #expect(missing.stderr.contains("anvil-task wipe-disks: error: some disks were not wiped"), "\(missing.stderr)")
+    }
+}
