@@ -204,4 +204,68 @@ struct TaskScriptTests {
         #expect(missing.stderr.contains("\(directory.file("gone")) does not exist"), "\(missing.stderr)")
         #expect(missing.stderr.contains("anvil-task wipe-disks: error: some disks were not wiped"), "\(missing.stderr)")
     }
+
+    @Test(
+        "through a real anvil serve: the image-deploy iPXE script names the task, the served task writes the image; Ubuntu's seed files are served"
+    )
+    func servedByTheBootPlane() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-task-boot-plane")
+        defer { directory.remove() }
+        let server = AnvilServer(dataDirectory: directory.file("data"))
+        try await server.start(extraArguments: ["--tftp-listen", "off"])
+        defer { server.stopBlocking() }
+        let images = directory.file("images")
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        let image = Self.randomBytes(2 << 20 + 77, seed: 3)
+        try image.write(to: URL(fileURLWithPath: images + "/node.raw"))
+        try Self.compress("/bin/gzip", images + "/node.raw")
+        let files = try await LocalHTTPServer(root: images, scratch: directory)
+        defer { files.stop() }
+        // install-disk must look like a device (/dev/...): a regular file on /dev/shm does.
+        let disk = "/dev/shm/anvil-task-disk-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: disk, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: disk) }
+        let sha = try Self.sha256(images + "/node.raw.gz")
+
+        for (name, mac, bootEnv, params) in [
+            (
+                "deploy", "52:54:00:cc:00:01", "image-deploy",
+                #"{"image-url":"\#(files.url)/node.raw.gz","image-sha256":"\#(sha)","install-disk":"\#(disk)"}"#
+            ),
+            ("ubuntu", "52:54:00:cc:00:02", "ubuntu-24.04-install", #"{"root-password-hash":"$6$salt$hash"}"#),
+        ] {
+            let created = try await server.cli([
+                "machines", "create", "--set", "name=\(name)", "--set", "bootEnv=\(bootEnv)", "--set", "params=\(params)",
+                "--set", "interfaces=[{\"mac\":\"\(mac)\",\"boot\":true}]",
+            ])
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        func id(of name: String) async throws -> String {
+            let shown = try await server.cli(["machines", "show", name, "--json"])
+            return try #require(
+                shown.stdout.firstMatch(of: /"id"\s*:\s*"([0-9a-f-]{36})"/).map { String($0.output.1) }, "\(shown.stdout)")
+        }
+        let deployID = try await id(of: "deploy")
+
+        let ipxe = try await BootFilesHTTPTests.fetch("\(server.bootURL)/boot/52-54-00-cc-00-01.ipxe", in: directory)
+        let script = String(decoding: ipxe.body, as: UTF8.self)
+        #expect(ipxe.status == 200, "\(script)")
+        #expect(script.contains(" anvil.token=m1.\(deployID)."), "\(script)")
+        #expect(script.contains(" anvil.task=\(server.bootURL)/machines/\(deployID)/image-deploy.sh "), "\(script)")
+
+        let task = try await BootFilesHTTPTests.fetch("\(server.bootURL)/machines/\(deployID)/image-deploy.sh", in: directory)
+        #expect(task.status == 200, "\(String(decoding: task.body, as: UTF8.self))")
+        let result = try await Self.run(String(decoding: task.body, as: UTF8.self), in: directory, name: "served-image-deploy.sh")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: disk)) == image, "the disk differs from the image")
+
+        let ubuntuID = try await id(of: "ubuntu")
+        for (file, prefix) in [
+            ("user-data", "#cloud-config\n"), ("meta-data", "instance-id: \(ubuntuID)\n"), ("vendor-data", "#cloud-config\n"),
+        ] {
+            let served = try await BootFilesHTTPTests.fetch("\(server.bootURL)/machines/\(ubuntuID)/\(file)", in: directory)
+            let text = String(decoding: served.body, as: UTF8.self)
+            #expect(served.status == 200 && text.hasPrefix(prefix), "\(file): \(served.status) \(text)")
+        }
+    }
 }
