@@ -49,11 +49,14 @@ struct TaskScriptTests {
         return bin
     }
 
-    static func run(_ script: String, in directory: TemporaryDirectory, name: String) async throws -> AnvilServer.CLIResult {
+    static func run(
+        _ script: String, in directory: TemporaryDirectory, name: String, environment: [String: String] = [:]
+    ) async throws -> AnvilServer.CLIResult {
         let path = directory.file(name)
         try script.write(toFile: path, atomically: true, encoding: .utf8)
         return try await AnvilServer.run(
-            "/usr/bin/timeout", ["60", "/bin/busybox", "sh", path], environment: ["PATH": try busyboxPath(in: directory)])
+            "/usr/bin/timeout", ["60", "/bin/busybox", "sh", path],
+            environment: environment.merging(["PATH": try busyboxPath(in: directory)]) { _, new in new })
     }
 
     static func randomBytes(_ count: Int, seed: UInt64) -> Data {
@@ -266,6 +269,51 @@ struct TaskScriptTests {
             let served = try await BootFilesHTTPTests.fetch("\(server.bootURL)/machines/\(ubuntuID)/\(file)", in: directory)
             let text = String(decoding: served.body, as: UTF8.self)
             #expect(served.status == 200 && text.hasPrefix(prefix), "\(file): \(served.status) \(text)")
+        }
+    }
+
+    @Test(
+        "wipe with no disks named erases the local disks only: removable, read-only, mounted, optical and loop devices are left alone"
+    )
+    func wipeChoosesLocalDisks() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-wipe-choice")
+        defer { directory.remove() }
+        let root = directory.file("root")
+        let size = 3 << 20
+        // name: (removable, read-only); sdc's partition is mounted (the boot media), sr0 and loop0 are skipped by name.
+        let devices: [(String, String, String)] = [
+            ("sda", "0", "0"), ("sdb", "1", "0"), ("sdc", "0", "0"), ("sdd", "0", "1"), ("sr0", "1", "1"), ("loop0", "0", "0"),
+        ]
+        var originals: [String: Data] = [:]
+        for (index, (name, removable, readOnly)) in devices.enumerated() {
+            let block = root + "/sys/block/\(name)"
+            try FileManager.default.createDirectory(atPath: block, withIntermediateDirectories: true)
+            try "\(size / 512)\n".write(toFile: block + "/size", atomically: true, encoding: .utf8)
+            try "\(removable)\n".write(toFile: block + "/removable", atomically: true, encoding: .utf8)
+            try "\(readOnly)\n".write(toFile: block + "/ro", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: root + "/dev", withIntermediateDirectories: true)
+            originals[name] = Self.randomBytes(size, seed: UInt64(100 + index))
+            try originals[name]!.write(to: URL(fileURLWithPath: root + "/dev/\(name)"))
+        }
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        try "proc /proc proc rw 0 0\n/dev/sdc1 /run/boot-media vfat ro 0 0\n".write(
+            toFile: root + "/proc/mounts", atomically: true, encoding: .utf8)
+
+        let result = try await Self.run(
+            try Self.render(bootEnv: "wipe", params: ["wipe-megabytes": 1], bootURL: "http://127.0.0.1:9"), in: directory,
+            name: "wipe-choice.sh", environment: ["ANVIL_SYSROOT": root])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        for line in [
+            "anvil-task wipe-disks: skipping /dev/sdb: removable",
+            "anvil-task wipe-disks: skipping /dev/sdc: mounted (boot media?)",
+            "anvil-task wipe-disks: skipping /dev/sdd: read-only", "anvil-task wipe-disks: wiped \(root)/dev/sda",
+        ] {
+            #expect(result.stdout.contains(line + "\n"), "no '\(line)' in \(result.stdout)")
+        }
+        let sda = try Data(contentsOf: URL(fileURLWithPath: root + "/dev/sda"))
+        #expect(sda.prefix(1 << 20) == Data(count: 1 << 20) && sda.suffix(1 << 20) == Data(count: 1 << 20))
+        for (name, _, _) in devices where name != "sda" {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/dev/\(name)")) == originals[name], "\(name) was touched")
         }
     }
 }

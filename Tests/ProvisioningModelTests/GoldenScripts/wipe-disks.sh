@@ -9,7 +9,9 @@
 # wipe-mode full: the same, then every byte zeroed (hours on a large disk).
 # Never touched: removable, read-only and mounted disks (the boot media: a USB stick or virtual CD),
 # and loop, RAM, optical, network and virtual (dm, md) devices.
+# For tests: ANVIL_SYSROOT prefixes /sys, /proc and /dev, as for the agent.
 set -u
+root=${ANVIL_SYSROOT:-}
 
 mode='quick'
 megabytes='64'
@@ -27,17 +29,17 @@ case "$megabytes" in '' | *[!0-9]*) fail "wipe-megabytes must be a whole number,
 
 # The local disks, when none are named.
 if [ -z "$disks" ]; then
-    for dir in /sys/block/*; do
+    for dir in "$root"/sys/block/*; do
         [ -e "$dir/size" ] || continue
         name=${dir##*/}
         case "$name" in loop* | ram* | zram* | sr* | fd* | nbd* | dm-* | md*) continue ;; esac
         [ "$(cat "$dir/removable" 2>/dev/null || echo 0)" = 1 ] && say "skipping /dev/$name: removable" && continue
         [ "$(cat "$dir/ro" 2>/dev/null || echo 0)" = 1 ] && say "skipping /dev/$name: read-only" && continue
-        if grep -Eq "^/dev/${name}(p?[0-9]+)? " /proc/mounts 2>/dev/null; then
+        if grep -Eq "^/dev/${name}(p?[0-9]+)? " "$root/proc/mounts" 2>/dev/null; then
             say "skipping /dev/$name: mounted (boot media?)"
             continue
         fi
-        disks="$disks/dev/$name "
+        disks="$disks$root/dev/$name "
     done
 fi
 [ -n "$disks" ] || { say "no local disks to wipe"; exit 0; }
@@ -79,7 +81,7 @@ for disk in $disks; do
         fi
         # Each partition's start, through the whole disk (the start is in 512-byte sectors).
         name=${disk##*/}
-        for start in /sys/block/"$name"/"$name"*/start; do
+        for start in "$root"/sys/block/"$name"/"$name"*/start; do
             [ -r "$start" ] && zero_sectors "$disk" "$(cat "$start")" 2048
         done
     fi
