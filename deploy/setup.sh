@@ -17,9 +17,11 @@ runtime_packages=(ipxe curl ca-certificates cpio gzip)
 # address server beside proxy mode; iproute2 and nftables for the tests' own network namespaces;
 # QEMU with SeaBIOS and its iPXE NIC ROMs, and OVMF (UEFI), for machines that really network-boot;
 # OpenIPMI's ipmi_sim as real BMCs, with FreeIPMI's ipmipower and ipmitool as their peers in the power benchmark;
-# Debian's netboot installer, which a test boots far enough to fetch the preseed Anvil renders.
+# Debian's netboot installer, which a test boots far enough to fetch the preseed Anvil renders;
+# python3 (http.server) serves disk images to the image-deploy task, which gets them gzip- and xz-compressed.
 test_packages=(sqlite3 procps busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables
-    qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool debian-installer-12-netboot-amd64)
+    qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool debian-installer-12-netboot-amd64
+    python3 xz-utils)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

@@ -189,4 +189,53 @@ struct CallHomeTests {
         #expect(try await machines(["memory>=64GiB"]).count == 1)
         #expect(try await machines(["vendor=Supermicro", "nic.count=1"]).count == 1)
     }
+
+    @Test("anvil.task on the kernel command line: the agent runs the task once after calling home and logs its exit code")
+    func kernelCommandLineTask() async throws {
+        let directory = try TemporaryDirectory(prefix: "anvil-agent-task")
+        defer { directory.remove() }
+        let server = AnvilServer(dataDirectory: directory.file("data"))
+        try await server.start(extraArguments: ["--tftp-listen", "off"])
+        defer { server.stopBlocking() }
+        let tasks = directory.file("tasks")
+        try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
+        try "echo \"task ran against $ANVIL_URL\"\nexit 3\n".write(toFile: tasks + "/task.sh", atomically: true, encoding: .utf8)
+        let files = try await LocalHTTPServer(root: tasks, scratch: directory)
+        defer { files.stop() }
+
+        var (_, environment) = try await Self.inventory(Self.whitebox, in: directory, name: "whitebox")
+        environment["ANVIL_URL"] = server.bootURL
+        environment["ANVIL_STATE"] = directory.file("agent-state")
+        // As the image-deploy and wipe boot environments boot the discovery image.
+        let taskURL = "\(files.url)/task.sh"
+        try "quiet anvil.task=\(taskURL) BOOTIF=01-0c-42-a1-55-66-70\n".write(
+            toFile: directory.file("whitebox/proc/cmdline"), atomically: true, encoding: .utf8)
+        func agent(_ environment: [String: String]) async throws -> AnvilServer.CLIResult {
+            try await AnvilServer.run(
+                "/usr/bin/timeout", ["60", "/bin/busybox", "sh", Self.agent, "--once"], environment: environment)
+        }
+
+        let first = try await agent(environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("task ran against \(server.bootURL)\n"), "\(first.stdout)")
+        #expect(first.stderr.contains("anvil-agent: running task \(taskURL)\n"), "\(first.stderr)")
+        #expect(first.stderr.contains("anvil-agent: task \(taskURL) exited with 3\n"), "\(first.stderr)")
+        #expect(first.stderr.contains("anvil-agent: task result posted to Anvil: HTTP "), "\(first.stderr)")
+        #expect(first.stderr.range(of: "called home")!.lowerBound < first.stderr.range(of: "running task")!.lowerBound)
+
+        // The agent restarted in the same boot (same state directory): the task does not run again.
+        let again = try await agent(environment)
+        #expect(again.status == 0 && !again.stdout.contains("task ran"), "\(again.stdout)")
+        #expect(again.stderr.contains("anvil-agent: task \(taskURL) already ran this boot (exit 3)"), "\(again.stderr)")
+
+        // A task URL that answers 404 (a new boot: no task status; the token kept): the agent says so
+        // after its bounded retries and goes on.
+        try FileManager.default.removeItem(atPath: directory.file("agent-state/task.status"))
+        var missing = environment
+        missing["ANVIL_TASK"] = "\(files.url)/no-such-task.sh"
+        let failed = try await agent(missing)
+        #expect(failed.status == 0, "\(failed.stderr)")
+        #expect(failed.stderr.contains("anvil-agent: cannot fetch task \(files.url)/no-such-task.sh: "), "\(failed.stderr)")
+        #expect(failed.stderr.contains("404"), "\(failed.stderr)")
+    }
 }

@@ -12,6 +12,8 @@
 #   ANVIL_URL (anvil.url=)   the boot plane, e.g. http://10.0.0.1:8080
 #   ANVIL_TOKEN (anvil.token=)  the machine's token; absent for a machine Anvil does not know yet
 #   ANVIL_BOOTIF (BOOTIF=)   the MAC the machine booted from
+#   ANVIL_TASK (anvil.task=)  a script to run once after the call-home (the image-deploy and wipe
+#                            boot environments name their rendered task script here)
 # For tests: ANVIL_SYSROOT prefixes /sys, /proc and /dev; ANVIL_DMIDECODE, ANVIL_IPMITOOL and
 # ANVIL_SMARTCTL replace the tools; ANVIL_MACHINE_ARCH replaces `uname -m`.
 set -u
@@ -244,15 +246,15 @@ url=${ANVIL_URL:-$(cmdline anvil.url)}
 token=${ANVIL_TOKEN:-$(cmdline anvil.token)}
 
 # wget inside `timeout`: busybox 1.35's wget crashes when -T is combined with --post-data.
-# Prints the body; the status line and headers go to $state/headers.
+# Prints the body; the status line and headers go to $state/headers. A POST sends the file named
+# by its third argument (the inventory by default).
 http() {
-    method=$1 path=$2
-    shift 2
+    method=$1 path=$2 body=${3:-$state/inventory.json}
     auth=""
     [ -n "$token" ] && auth="Authorization: Bearer $token"
     if [ "$method" = POST ]; then
         timeout 30 wget -q -S -O - --header "Content-Type: application/json" ${auth:+--header "$auth"} \
-            --post-file "$state/inventory.json" "$url$path" 2>"$state/headers"
+            --post-file "$body" "$url$path" 2>"$state/headers"
     else
         timeout 30 wget -q -S -O - ${auth:+--header "$auth"} "$url$path" 2>"$state/headers"
     fi
@@ -286,6 +288,39 @@ call_home() {
         delay=$((delay * 2))
         [ "$delay" -gt 60 ] && delay=60
     done
+}
+
+# The task on the kernel command line, once per boot (the state directory is on tmpfs): fetched
+# (5 tries), run with the agent's URL and token in the environment, its output on the console and
+# its exit code logged and posted to /api/v1/machines/<id>/task-result. Anvil has no such endpoint
+# yet (the post is answered 404 and logged); the console line and $state/task.status are the record.
+run_task() {
+    task_url=${ANVIL_TASK:-$(cmdline anvil.task)}
+    [ -n "$task_url" ] || return 0
+    if [ -r "$state/task.status" ]; then
+        log "task $task_url already ran this boot (exit $(cat "$state/task.status"))"
+        return 0
+    fi
+    auth=""
+    [ -n "$token" ] && auth="Authorization: Bearer $token"
+    tries=0
+    # Without -q, wget says why a fetch failed (its last line that is not blank: "… 404 …").
+    until timeout 60 wget -O "$state/task.sh" ${auth:+--header "$auth"} "$task_url" 2>"$state/task.fetch" && [ -s "$state/task.sh" ]; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 5 ]; then
+            log "cannot fetch task $task_url: $(sed "/^[[:space:]]*$/d" "$state/task.fetch" | tail -n 1)"
+            return 1
+        fi
+        sleep 2
+    done
+    log "running task $task_url"
+    ANVIL_URL=$url ANVIL_TOKEN=$token sh "$state/task.sh"
+    code=$?
+    printf '%s\n' "$code" >"$state/task.status"
+    log "task $task_url exited with $code"
+    printf '{"task":%s,"exitCode":%s}\n' "$(js "$task_url")" "$code" >"$state/task-result.json"
+    http POST "/api/v1/machines/$machine/task-result" "$state/task-result.json" >/dev/null
+    log "task result posted to Anvil: HTTP $(status)"
 }
 
 # Asks for the next job. Anvil has no workflow engine yet, so the answer is always "none" (204);
@@ -326,5 +361,6 @@ mkdir -p "$state"
 inventory >"$state/inventory.json"
 log "inventory: $(wc -c <"$state/inventory.json") bytes; calling home to $url"
 call_home
+run_task
 [ "${1:-}" = "--once" ] && exit 0
 poll_jobs
