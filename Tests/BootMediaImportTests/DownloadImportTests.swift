@@ -1,0 +1,179 @@
+import ApplianceTesting
+import BootMediaImport
+import Foundation
+import ProvisioningModel
+import Testing
+
+/// Importing a boot environment's `file` sources over real HTTP on 127.0.0.1: Hummingbird's file
+/// server (Range support) and `python3 -m http.server` (none).
+@Suite("boot media download", .serialized, .timeLimit(.minutes(3)))
+struct DownloadImportTests {
+    static let payload = BootMediaFixtures.randomBytes(3 << 20, seed: 0xB007)
+
+    struct Site {
+        let directory: TemporaryDirectory
+        var served: String { directory.file("served") }
+        var bootFiles: String { directory.file("boot-files") }
+        var cache: String { directory.file("data/import-cache") }
+        var importer: BootMediaImporter { BootMediaImporter(bootFilesDirectory: bootFiles, cacheDirectory: cache) }
+
+        init() throws {
+            directory = try TemporaryDirectory(prefix: "anvil-import-download")
+            try BootMediaFixtures.write(["media/vmlinuz": DownloadImportTests.payload], under: directory.file("served"))
+        }
+    }
+
+    static func bootEnv(url: String, sha256: String = BootMediaFixtures.sha256(payload)) -> BootEnv {
+        BootEnv(
+            name: "fixture",
+            sources: [BootEnvSource(architecture: "amd64", url: url, sha256: sha256, file: "fixture/amd64/vmlinuz")])
+    }
+
+    @Test(
+        "a fresh download with the right checksum lands at its boot-file path; the manifest records it; a second run downloads nothing"
+    )
+    func freshDownload() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        try await RangeFileServer.serving(site.served) { base, log in
+            let env = Self.bootEnv(url: "\(base)/media/vmlinuz")
+            let report = try await site.importer.run(env)
+            #expect(report.placed.map(\.target) == ["fixture/amd64/vmlinuz"])
+            #expect(report.transferred == Int64(Self.payload.count))
+            let placed = try Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+            #expect(Array(placed) == Self.payload)
+            let manifest = try #require(site.importer.readManifest(for: "fixture"))
+            #expect(manifest.sources.map(\.sha256) == [BootMediaFixtures.sha256(Self.payload)])
+            #expect(
+                manifest.sources.first?.files == [
+                    BootMediaManifest.File(
+                        path: "fixture/amd64/vmlinuz", size: Int64(Self.payload.count),
+                        sha256: BootMediaFixtures.sha256(Self.payload))
+                ])
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: site.cache).isEmpty,
+                "the placed download leaves no copy behind")
+
+            let again = try await site.importer.run(env)
+            #expect(again.placed.isEmpty && again.skipped == [0] && again.transferred == 0)
+            #expect(log.all.count == 1, "\(log.all)")
+        }
+    }
+
+    @Test("a checksum mismatch is an error showing expected and actual; the download is deleted and nothing is placed")
+    func checksumMismatch() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        let wrong = String(repeating: "0", count: 64)
+        try await RangeFileServer.serving(site.served) { base, _ in
+            let url = "\(base)/media/vmlinuz"
+            await #expect(
+                throws: BootMediaImportError.checksumMismatch(
+                    url: url, expected: wrong, actual: BootMediaFixtures.sha256(Self.payload))
+            ) {
+                try await site.importer.run(Self.bootEnv(url: url, sha256: wrong))
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.cache).isEmpty)
+        #expect(site.importer.readManifest(for: "fixture") == nil)
+    }
+
+    @Test("HTTP 404 is an error naming the URL and the status")
+    func notFound() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        try await RangeFileServer.serving(site.served) { base, log in
+            let url = "\(base)/media/missing.iso"
+            do {
+                _ = try await site.importer.run(Self.bootEnv(url: url))
+                Issue.record("a 404 imported something")
+            } catch {
+                #expect(error as? BootMediaImportError == .download(.httpStatus(url: url, status: 404)))
+                #expect("\(error)" == "\(url): the server answered HTTP 404")
+            }
+            #expect(log.all.map(\.status) == [404])
+        }
+        #expect(!FileManager.default.fileExists(atPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+    }
+
+    @Test("a port nobody listens on is an 'unreachable' error")
+    func unreachable() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        // A port that was just in use and is now closed.
+        let server = try await PythonHTTPServer(serving: site.served, logDirectory: site.directory.path)
+        let port = server.port
+        server.stop()
+        let url = "http://127.0.0.1:\(port)/media/vmlinuz"
+        do {
+            _ = try await site.importer.run(Self.bootEnv(url: url))
+            Issue.record("an unreachable server imported something")
+        } catch {
+            guard case .download(.unreachable(let failedURL, let reason)) = error else {
+                Issue.record("expected unreachable, got \(error)")
+                return
+            }
+            #expect(failedURL == url)
+            #expect("\(error)".contains("cannot reach the server"), "\(error) (\(reason))")
+        }
+    }
+
+    @Test(
+        "an interrupted download resumes with a Range request: only the missing half is transferred and the file is byte-identical"
+    )
+    func resumes() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        let sha = BootMediaFixtures.sha256(Self.payload)
+        let half = Self.payload.count / 2
+        try FileManager.default.createDirectory(atPath: site.cache, withIntermediateDirectories: true)
+        try Data(Self.payload.prefix(half)).write(to: URL(fileURLWithPath: "\(site.cache)/\(sha).partial"))
+        try await RangeFileServer.serving(site.served) { base, log in
+            let report = try await site.importer.run(Self.bootEnv(url: "\(base)/media/vmlinuz"))
+            #expect(report.transferred == Int64(Self.payload.count - half))
+            #expect(log.all == [RequestLog.Entry(path: "/media/vmlinuz", range: "bytes=\(half)-", status: 206)])
+        }
+        let placed = try Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+        #expect(Array(placed) == Self.payload)
+    }
+
+    @Test("a server that ignores the Range (200, python's http.server) restarts the partial file cleanly")
+    func rangeIgnored() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        let sha = BootMediaFixtures.sha256(Self.payload)
+        try FileManager.default.createDirectory(atPath: site.cache, withIntermediateDirectories: true)
+        // Not even a prefix of the file: kept, it would fail the checksum.
+        try Data(BootMediaFixtures.randomBytes(1 << 20, seed: 7)).write(to: URL(fileURLWithPath: "\(site.cache)/\(sha).partial"))
+        let server = try await PythonHTTPServer(serving: site.served, logDirectory: site.directory.path)
+        defer { server.stop() }
+        let progress = ProgressRecorder()
+        let report = try await site.importer.run(Self.bootEnv(url: "\(server.url)/media/vmlinuz")) { event in
+            if case .progress(_, let value) = event { progress.append(value) }
+        }
+        #expect(report.transferred == Int64(Self.payload.count))
+        #expect(server.requests == ["GET /media/vmlinuz HTTP/1.1 200"])
+        let placed = try Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+        #expect(Array(placed) == Self.payload)
+        let last = try #require(progress.all.last)
+        #expect(last.finished && last.bytesDone == Int64(Self.payload.count) && last.bytesTotal == Int64(Self.payload.count))
+    }
+
+    @Test("a boot environment without sources is an error naming it")
+    func noSources() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        await #expect(throws: BootMediaImportError.noSources(bootEnv: "empty")) {
+            try await site.importer.run(BootEnv(name: "empty"))
+        }
+    }
+}
+
+final class ProgressRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [DownloadProgress] = []
+
+    func append(_ value: DownloadProgress) { lock.withLock { values.append(value) } }
+    var all: [DownloadProgress] { lock.withLock { values } }
+}
