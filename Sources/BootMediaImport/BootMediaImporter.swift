@@ -135,6 +135,8 @@ public struct BootMediaImporter: Sendable {
         do {
             result = try await downloader.download(source.url, to: partial) { events(.progress(index: index, $0)) }
         } catch {
+            // Keep what arrived for the next run to resume; an empty file is no use to it.
+            if stat(partial, &info) == 0, info.st_size == 0 { unlink(partial) }
             throw .download(error)
         }
         events(.downloaded(index: index, result))

@@ -94,6 +94,7 @@ struct DownloadImportTests {
             }
             #expect(log.all.map(\.status) == [404])
         }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.cache).isEmpty, "an empty .partial was left")
         #expect(!FileManager.default.fileExists(atPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
     }
 
@@ -158,6 +159,55 @@ struct DownloadImportTests {
         #expect(Array(placed) == Self.payload)
         let last = try #require(progress.all.last)
         #expect(last.finished && last.bytesDone == Int64(Self.payload.count) && last.bytesTotal == Int64(Self.payload.count))
+    }
+
+    @Test("a redirect is followed to the file")
+    func redirect() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        try await RangeFileServer.serving(site.served) { base, log in
+            let report = try await site.importer.run(Self.bootEnv(url: "\(base)/moved/media/vmlinuz"))
+            #expect(report.placed.count == 1)
+            #expect(log.all.map(\.status) == [302, 200], "\(log.all)")
+        }
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))) == Self.payload)
+    }
+
+    @Test("a .partial that already holds the whole file is completed by one empty range request, nothing transferred")
+    func partialComplete() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        try FileManager.default.createDirectory(atPath: site.cache, withIntermediateDirectories: true)
+        try Data(Self.payload).write(to: URL(fileURLWithPath: "\(site.cache)/\(BootMediaFixtures.sha256(Self.payload)).partial"))
+        try await RangeFileServer.serving(site.served) { base, log in
+            // Hummingbird answers a range starting at the end with an empty 206 (others send 416, which restarts the file).
+            let report = try await site.importer.run(Self.bootEnv(url: "\(base)/media/vmlinuz"))
+            #expect(report.transferred == 0)
+            #expect(
+                log.all == [RequestLog.Entry(path: "/media/vmlinuz", range: "bytes=\(Self.payload.count)-", status: 206)],
+                "\(log.all)")
+        }
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))) == Self.payload)
+    }
+
+    @Test("a boot-files directory that cannot be created is an error naming the path")
+    func unwritable() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        // A regular file where the boot-files directory should be.
+        FileManager.default.createFile(atPath: site.bootFiles, contents: Data("not a directory".utf8))
+        try await RangeFileServer.serving(site.served) { base, _ in
+            do {
+                _ = try await site.importer.run(Self.bootEnv(url: "\(base)/media/vmlinuz"))
+                Issue.record("imported into a file")
+            } catch {
+                guard case .io(let path, _) = error as? BootMediaImportError else {
+                    Issue.record("expected an I/O error, got \(error)")
+                    return
+                }
+                #expect(path == site.bootFiles, "\(error)")
+            }
+        }
     }
 
     @Test("a boot environment without sources is an error naming it")

@@ -46,6 +46,10 @@ enum RangeFileServer {
         let router = Router()
         router.add(middleware: RecordingMiddleware(log: log))
         router.add(middleware: FileMiddleware(root, searchForIndexHtml: false))
+        // `/moved/<path>` redirects to `/<path>`, as mirrors and release sites do.
+        router.get("moved/**") { _, context -> Response in
+            Response(status: .found, headers: [.location: "/" + context.parameters.getCatchAll().joined(separator: "/")])
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "test-file-server")
         logger.logLevel = .critical  // cancelling the server at the end logs errors that are expected
