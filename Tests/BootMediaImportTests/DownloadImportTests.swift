@@ -139,6 +139,43 @@ struct DownloadImportTests {
         #expect(Array(placed) == Self.payload)
     }
 
+    @Test("cancelling an import mid-download keeps the .partial; the next run resumes it with a Range request")
+    func cancelThenResume() async throws {
+        let site = try Site()
+        defer { site.directory.remove() }
+        let half = Int64(Self.payload.count / 2)
+        let partial = "\(site.cache)/\(BootMediaFixtures.sha256(Self.payload)).partial"
+        try await RangeFileServer.serving(site.served) { base, log in
+            let progress = ProgressRecorder()
+            let stalledURL = "\(base)/stall/media/vmlinuz"
+            let importer = site.importer
+            let running = Task {
+                try await importer.run(Self.bootEnv(url: stalledURL)) { event in
+                    if case .progress(_, let value) = event { progress.append(value) }
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while (progress.all.last?.bytesDone ?? 0) < half, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.cancel()
+            let outcome = await running.result
+            guard case .failure(let error) = outcome else {
+                Issue.record("a stalled download finished")
+                return
+            }
+            #expect(error as? BootMediaImportError == .download(.cancelled(url: stalledURL)))
+            let kept = try FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int
+            #expect(kept.map(Int64.init) == half)
+            #expect(!FileManager.default.fileExists(atPath: site.bootFiles + "/fixture/amd64/vmlinuz"))
+
+            let report = try await importer.run(Self.bootEnv(url: "\(base)/media/vmlinuz"))
+            #expect(report.transferred == Int64(Self.payload.count) - half)
+            #expect(log.all.last == RequestLog.Entry(path: "/media/vmlinuz", range: "bytes=\(half)-", status: 206), "\(log.all)")
+        }
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: site.bootFiles + "/fixture/amd64/vmlinuz"))) == Self.payload)
+    }
+
     @Test("a server that ignores the Range (200, python's http.server) restarts the partial file cleanly")
     func rangeIgnored() async throws {
         let site = try Site()

@@ -50,6 +50,17 @@ enum RangeFileServer {
         router.get("moved/**") { _, context -> Response in
             Response(status: .found, headers: [.location: "/" + context.parameters.getCatchAll().joined(separator: "/")])
         }
+        // `/stall/<path>` sends the first half of the file, then nothing: a download to interrupt.
+        router.get("stall/**") { _, context -> Response in
+            let bytes = try Data(
+                contentsOf: URL(fileURLWithPath: root + "/" + context.parameters.getCatchAll().joined(separator: "/")))
+            return Response(
+                status: .ok, headers: [.contentLength: "\(bytes.count)"],
+                body: ResponseBody(contentLength: bytes.count) { writer in
+                    try await writer.write(ByteBuffer(bytes: bytes.prefix(bytes.count / 2)))
+                    try await Task.sleep(for: .seconds(20))
+                })
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "test-file-server")
         logger.logLevel = .critical  // cancelling the server at the end logs errors that are expected
