@@ -4,7 +4,8 @@ import PackageDescription
 // Layers (dependencies point downward only):
 //   0 pure     NetworkPrimitives, TFTPWire, DHCPWire
 //   1 domain   ProvisioningModel, BootPolicy, BootEnvRendering
-//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService, FreeIPMIPower (over CFreeIPMI, CIPMIMonitoring)
+//   2 adapter  SQLiteInventory, HTTPAPI, TFTPService, DHCPService, FreeIPMIPower (over CFreeIPMI, CIPMIMonitoring),
+//              BootMediaImport (over CCurl, CArchive)
 //   3 root     Appliance, anvil
 //   Lab (Foundation only): namespaces, child processes, QEMU machines, ipmi_sim BMCs, a rack around
 //   `anvil serve`; shared by `anvil lab` and the end-to-end tests (ApplianceTesting re-exports it).
@@ -134,6 +135,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "BootMediaImport",
+            dependencies: ["ProvisioningModel", "CCurl", "CArchive", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
         // 3: root
         .target(
             name: "Appliance",
@@ -160,7 +169,8 @@ let package = Package(
         .executableTarget(
             name: "anvil",
             dependencies: [
-                "Appliance", "Lab", "ProvisioningModel", "BootEnvRendering", "DHCPWire", "DatagramSockets", "NetworkPrimitives",
+                "Appliance", "Lab", "ProvisioningModel", "BootEnvRendering", "BootMediaImport", "DHCPWire", "DatagramSockets",
+                "NetworkPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -191,7 +201,7 @@ let package = Package(
         // test support and tests
         .target(
             name: "ApplianceTesting",
-            dependencies: ["Lab", "ProvisioningModel", "NetworkPrimitives"],
+            dependencies: ["Lab", "ProvisioningModel", "NetworkPrimitives", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -258,6 +268,19 @@ let package = Package(
             name: "DHCPWireTests",
             dependencies: ["DHCPWire", "NetworkPrimitives", "ApplianceTesting", .product(name: "NIOCore", package: "swift-nio")],
             resources: [.copy("Golden")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BootMediaImportTests",
+            dependencies: [
+                "BootMediaImport", "ProvisioningModel", "ApplianceTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev libssh2-1-dev libcurl4-openssl-dev)
+build_packages=(pkg-config libsqlite3-dev libfreeipmi-dev libipmimonitoring-dev libssh2-1-dev libcurl4-openssl-dev
+    libarchive-dev)
 # Boot loaders served to machines (undionly.kpxe, ipxe.efi) and tools the setup itself uses;
 # cpio and gzip pack the discovery image (deploy/build-discovery-image.sh downloads its Debian
 # packages itself with apt-get download, so busybox-static etc. are not installed on the host).
@@ -18,10 +19,11 @@ runtime_packages=(ipxe curl ca-certificates cpio gzip)
 # QEMU with SeaBIOS and its iPXE NIC ROMs, and OVMF (UEFI), for machines that really network-boot;
 # OpenIPMI's ipmi_sim as real BMCs, with FreeIPMI's ipmipower and ipmitool as their peers in the power benchmark;
 # Debian's netboot installer, which a test boots far enough to fetch the preseed Anvil renders;
-# python3 (http.server) serves disk images to the image-deploy task, which gets them gzip- and xz-compressed.
+# python3 (http.server) serves disk images to the image-deploy task, which gets them gzip- and xz-compressed;
+# xorriso builds the small ISO images the boot-media import tests extract from.
 test_packages=(sqlite3 procps busybox tftp-hpa atftp isc-dhcp-client udhcpc dhcpcd-base dnsmasq-base iproute2 nftables
     qemu-system-x86 ipxe-qemu seabios ovmf openipmi freeipmi-tools ipmitool debian-installer-12-netboot-amd64
-    python3 xz-utils)
+    python3 xz-utils xorriso)
 
 with_tests=false
 [ "${1:-}" = "--tests" ] && with_tests=true

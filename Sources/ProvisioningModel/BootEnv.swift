@@ -1,4 +1,5 @@
 import NetworkPrimitives
+
 /// A boot environment: what a machine's next network boot runs (an installer, the discovery image, local disk…).
 public struct BootEnv: InventoryObject, NamedObject {
     public static let kind = ObjectKind.bootenv
@@ -51,7 +52,8 @@ public struct BootEnv: InventoryObject, NamedObject {
         var report = ValidationReport()
         report.checkName(name)
         for arch in architectures.keys.sorted() {
-            report.check(Architecture(rawValue: arch) != nil && arch != "unknown", "architectures.\(arch)",
+            report.check(
+                Architecture(rawValue: arch) != nil && arch != "unknown", "architectures.\(arch)",
                 "unknown architecture '\(arch)' (expected amd64 or arm64)")
         }
         var paths: Set<String> = []
@@ -63,11 +65,50 @@ public struct BootEnv: InventoryObject, NamedObject {
         }
         report.checkNames(requiredParams, field: "requiredParams")
         report.checkNames(optionalParams, field: "optionalParams")
+        var targets: [String: Int] = [:]
         for (index, source) in sources.enumerated() {
-            report.check(source.url.hasPrefix("http://") || source.url.hasPrefix("https://") || source.url.hasPrefix("file://"),
-                "sources[\(index)].url", "must be an http, https or file URL")
-            report.check(source.sha256.count == 64 && source.sha256.allSatisfy({ $0.isASCII && $0.isHexDigit }), "sources[\(index)].sha256",
+            let field = "sources[\(index)]"
+            report.check(
+                source.url.hasPrefix("http://") || source.url.hasPrefix("https://") || source.url.hasPrefix("file://"),
+                "\(field).url", "must be an http, https or file URL")
+            report.check(
+                source.sha256.count == 64 && source.sha256.allSatisfy({ $0.isASCII && $0.isHexDigit }), "\(field).sha256",
                 "must be 64 hexadecimal digits")
+            if let architecture = source.architecture {
+                report.check(
+                    Architecture(rawValue: architecture) != nil && architecture != "unknown", "\(field).architecture",
+                    "unknown architecture '\(architecture)' (expected amd64 or arm64)")
+            }
+            var named: [(field: String, path: String)] = []
+            switch (source.file, source.extract) {
+            case (nil, nil):
+                report.add(
+                    field, "needs either 'file' (the download is the boot file) or 'extract' (archive members to boot files)")
+            case (.some, .some): report.add(field, "has both 'file' and 'extract'; give exactly one")
+            case (let file?, nil): named = [("\(field).file", file)]
+            case (nil, let extract?):
+                report.check(!extract.isEmpty, "\(field).extract", "must list at least one archive member")
+                for member in extract.keys.sorted() {
+                    report.check(
+                        BootEnvSource.normalizedMember(member) != nil, "\(field).extract.\(member)",
+                        "is not an archive member path")
+                    named.append(("\(field).extract.\(member)", extract[member]!))
+                }
+            }
+            for (targetField, path) in named {
+                do {
+                    let checked = try BootFilePath(validating: path).description
+                    if let earlier = targets[checked], earlier != index {
+                        report.add(targetField, "'\(checked)' is also written by sources[\(earlier)]")
+                    } else if targets[checked] == index {
+                        report.add(targetField, "'\(checked)' is written twice by this source")
+                    } else {
+                        targets[checked] = index
+                    }
+                } catch {
+                    report.add(targetField, "'\(path)' is not a boot-file path: \(error)")
+                }
+            }
         }
         return report.problems
     }
@@ -122,20 +163,53 @@ public struct BootEnvTemplate: Codable, Sendable, Hashable {
     }
 }
 
+/// Where `anvil bootenvs import` gets OS media: a URL and the SHA-256 of what it serves, then either
+/// `file` (the download itself is a boot file) or `extract` (archive member → boot-file path).
 public struct BootEnvSource: Codable, Sendable, Hashable {
     public var architecture: String?
     public var url: String
     public var sha256: String
+    /// The boot-file path the downloaded file is placed at.
+    public var file: String?
+    /// Members of the downloaded archive (ISO 9660, tar, cpio…) and the boot-file paths they land at.
+    public var extract: [String: String]?
 
-    public init(architecture: String? = nil, url: String, sha256: String) {
+    public init(architecture: String? = nil, url: String, sha256: String, file: String? = nil, extract: [String: String]? = nil) {
         self.architecture = architecture
         self.url = url
         self.sha256 = sha256
+        self.file = file
+        self.extract = extract
+    }
+
+    /// Every boot-file path this source writes, as given (validation checks them).
+    public var targets: [String] {
+        if let file { return [file] }
+        return (extract ?? [:]).keys.sorted().map { extract![$0]! }
+    }
+
+    /// An archive member path compared without leading `./` or `/` (tar writes `./casper/vmlinuz`,
+    /// ISO readers `casper/vmlinuz`); nil when nothing is left.
+    public static func normalizedMember(_ path: String) -> String? {
+        var rest = Substring(path)
+        while true {
+            if rest.hasPrefix("./") {
+                rest = rest.dropFirst(2)
+            } else if rest.hasPrefix("/") {
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        let components = rest.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        return components.isEmpty ? nil : components.joined(separator: "/")
     }
 }
 
 extension BootEnv {
     /// Where a machine's iPXE script is on the boot plane. The MAC is spelled with hyphens: iPXE
     /// percent-encodes colons in a URL path (`52%3A54%3A…`).
-    public static func ipxeScriptURL(bootBaseURL: String, mac: MACAddress) -> String { "\(bootBaseURL)/boot/\(mac.hyphenated).ipxe" }
+    public static func ipxeScriptURL(bootBaseURL: String, mac: MACAddress) -> String {
+        "\(bootBaseURL)/boot/\(mac.hyphenated).ipxe"
+    }
 }

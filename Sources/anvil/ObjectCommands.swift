@@ -33,7 +33,7 @@ enum ReservationsKind: CLIKind {
 enum BootEnvsKind: CLIKind {
     static let kind = ObjectKind.bootenv
     static let columns: [(title: String, path: String)] = [("NAME", "name"), ("OS", "os.family"), ("VERSION", "os.version"), ("ORIGIN", "meta.origin"), ("DESCRIPTION", "description")]
-    static var extraCommands: [any ParsableCommand.Type] { [BootEnvsCheckCommand.self] }
+    static var extraCommands: [any ParsableCommand.Type] { [BootEnvsCheckCommand.self, BootEnvsImportCommand.self] }
 }
 enum ParamsKind: CLIKind {
     static let kind = ObjectKind.param

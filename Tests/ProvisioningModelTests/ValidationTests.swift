@@ -105,7 +105,7 @@ struct BootEnvValidationTests {
     func valid() {
         let env = BootEnv(
             name: "debian-12", architectures: ["amd64": BootEnvArchitecture(kernel: "vmlinuz"), "arm64": BootEnvArchitecture()],
-            sources: [BootEnvSource(url: "https://deb.example/netboot.tar.gz", sha256: Self.goodSHA)])
+            sources: [BootEnvSource(url: "https://deb.example/netboot.tar.gz", sha256: Self.goodSHA, extract: ["./linux": "debian-12/linux"])])
         #expect(env.validate().isEmpty)
     }
 
@@ -113,8 +113,8 @@ struct BootEnvValidationTests {
     func badArchAndSHA() {
         let env = BootEnv(
             name: "debian-12", architectures: ["x86_64": BootEnvArchitecture(), "amd64": BootEnvArchitecture()],
-            sources: [BootEnvSource(url: "https://deb.example/a", sha256: Self.goodSHA),
-                      BootEnvSource(url: "https://deb.example/b", sha256: "not-a-digest")])
+            sources: [BootEnvSource(url: "https://deb.example/a", sha256: Self.goodSHA, file: "a"),
+                      BootEnvSource(url: "https://deb.example/b", sha256: "not-a-digest", file: "b")])
         #expect(env.validate().map(\.field) == ["architectures.x86_64", "sources[1].sha256"])
     }
 
@@ -123,7 +123,7 @@ struct BootEnvValidationTests {
         String(repeating: "\u{FF41}", count: 64),  // fullwidth 'ａ': a hex digit to Unicode, never in a digest
     ])
     func badDigest(_ digest: String) {
-        let env = BootEnv(name: "e", sources: [BootEnvSource(url: "https://x/y", sha256: digest)])
+        let env = BootEnv(name: "e", sources: [BootEnvSource(url: "https://x/y", sha256: digest, file: "y")])
         #expect(env.validate().map(\.field) == ["sources[0].sha256"])
     }
 
