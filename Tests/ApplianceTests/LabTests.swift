@@ -80,9 +80,10 @@ import Testing
         #expect(status.stdout.contains("LAB-0002"), "lab status shows what Anvil discovered: \(status.stdout)")
         let statusJSON = try await Self.run(["status", "--json", "--dir", directory])
         let rows = try JSONDecoder().decode(JSONValue.self, from: Data(statusJSON.stdout.utf8)).arrayValue ?? []
-        #expect(rows.compactMap { $0["name"]?.stringValue } == Self.expected.map(\.name), "\(statusJSON.stdout)")
-        #expect(rows.allSatisfy { $0["power"] == "on" && $0["state"] == "ready" }, "\(statusJSON.stdout)")
-        #expect(rows.compactMap { $0["serial"]?.stringValue } == Self.expected.map(\.serial), "\(statusJSON.stdout)")
+        #expect(rows.compactMap { $0.objectValue?["name"]?.stringValue } == Self.expected.map(\.name), "\(statusJSON.stdout)")
+        #expect(
+            rows.allSatisfy { $0.objectValue?["power"] == "on" && $0.objectValue?["state"] == "ready" }, "\(statusJSON.stdout)")
+        #expect(rows.compactMap { $0.objectValue?["serial"]?.stringValue } == Self.expected.map(\.serial), "\(statusJSON.stdout)")
         let console = try await Self.run(["console", "vm1", "--no-follow", "--dir", directory])
         #expect(console.stdout.contains("anvil-agent: called home"), "\(console.stdout.suffix(2000))")
 
