@@ -11,6 +11,8 @@ import Synchronization
 /// - `POST /api/v1/machines/callhome`: hardware facts in, the machine and its token out.
 ///   Without a token only an unknown machine may call home, and those calls are rate-limited.
 /// - `GET /api/v1/machines/{id}/next-job`: the agent's poll; needs that machine's token.
+/// - `POST /api/v1/machines/{id}/task-result`: a task's exit code (`{"task", "exitCode"}`), noted
+///   `taskFinished`; a failed task fails a deploying or wiping machine. Needs that machine's token.
 struct AgentRoutes: Sendable {
     let intake: CallHomeIntake
     let tokens: MachineTokenAuthority
@@ -20,6 +22,8 @@ struct AgentRoutes: Sendable {
     let power: PowerOperations?
     let logger: Logger
 
+    /// Who the history says wrote a task result.
+    static let actor = "agent"
     /// How long a token handed to the agent lasts; polls renew it past half-life.
     static let agentTokenLifetime: TimeInterval = 7 * 24 * 3600
     /// How long an agent waits between polls when there is no job.
@@ -45,11 +49,40 @@ struct AgentRoutes: Sendable {
             if let renewal { headers[HTTPField.Name("Anvil-Token")!] = renewal }
             return Response(status: .noContent, headers: headers)
         }
+        router.post("/api/v1/machines/:id/task-result") { request, context in
+            let id = try context.parameters.require("id")
+            let (machine, renewal) = try authenticate(request, for: id)
+            let result: TaskResult
+            switch TaskResult.parse(try await RequestBody.json(request)) {
+            case .success(let parsed): result = parsed
+            case .failure(let problem):
+                throw APIError.badRequest(
+                    "invalid_task_result", "task result: \(problem)", field: problem.field.isEmpty ? nil : problem.field)
+            }
+            let stored = try await intake.store.update(Machine.self, key: machine.description, actor: Self.actor) {
+                current in
+                let steps = result.steps(for: current)
+                return (steps, [result.note(from: current, to: steps.last ?? current)])
+            }
+            let outcome = result.exitCode == 0 ? "success" : "failure"
+            Counter(label: "anvil_task_results_total", dimensions: [("outcome", outcome)]).increment()
+            logger.log(
+                level: result.exitCode == 0 ? .info : .warning, "task finished",
+                metadata: [
+                    "machine": "\(stored.object.name)", "task": "\(result.task)", "exitCode": "\(result.exitCode)",
+                    "state": "\(stored.object.state.rawValue)",
+                ])
+            var response = try JSONResponse.make(
+                TaskResultAnswer(
+                    machine: machine.description, state: stored.object.state.rawValue, bootEnv: stored.object.bootEnv))
+            if let renewal { response.headers[HTTPField.Name("Anvil-Token")!] = renewal }
+            return response
+        }
     }
 
     private func callHome(_ request: Request) async throws -> Response {
         let tokenMachine: ObjectID?
-        if let token = bearerToken(request) {
+        if let token = Self.bearerToken(request) {
             switch tokens.verify(token, now: Date()) {
             case .success(let machine): tokenMachine = machine
             case .failure(let refusal): throw Self.refused(refusal)
@@ -113,7 +146,7 @@ struct AgentRoutes: Sendable {
 
     /// The machine a request's token is for, which must be `id`; a renewed token when past half-life.
     private func authenticate(_ request: Request, for id: String) throws -> (ObjectID, renewal: String?) {
-        guard let token = bearerToken(request) else {
+        guard let token = Self.bearerToken(request) else {
             throw APIError(.unauthorized, code: "unauthenticated", message: "this endpoint needs the machine's token")
         }
         switch tokens.verify(token, now: Date()) {
@@ -130,12 +163,12 @@ struct AgentRoutes: Sendable {
         }
     }
 
-    private func bearerToken(_ request: Request) -> String? {
+    static func bearerToken(_ request: Request) -> String? {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
         return header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
     }
 
-    private static func refused(_ refusal: MachineTokenAuthority.Refusal) -> APIError {
+    static func refused(_ refusal: MachineTokenAuthority.Refusal) -> APIError {
         switch refusal {
         case .expired: APIError(.unauthorized, code: "token_expired", message: "the machine token has expired")
         case .malformed, .badSignature: APIError(.unauthorized, code: "invalid_token", message: "the machine token is not valid")
@@ -152,6 +185,13 @@ struct CallHomeAnswer: Encodable {
     var pollSeconds: Int
     /// What changed in the hardware since the last report, in words.
     var changes: [String]
+}
+
+/// What a task result answers: the machine's state after it.
+struct TaskResultAnswer: Encodable {
+    var machine: String
+    var state: String
+    var bootEnv: String
 }
 
 extension CallHomeOutcome {

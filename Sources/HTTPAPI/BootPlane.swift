@@ -33,7 +33,7 @@ public struct BootPlaneEnvironment: Sendable {
 
 /// The boot plane: plain HTTP on the provisioning network, for firmware, installers and the agent.
 /// It carries no admin API: boot files under `/files/`, iPXE scripts under `/boot/`, the other rendered
-/// files under `/machines/<id>/`, the agent's endpoints.
+/// files under `/machines/<id>/`, the installers' `installed` callback, the agent's endpoints.
 public enum BootPlane {
     public static func makeRouter(_ environment: BootPlaneEnvironment) -> Router<BasicRequestContext> {
         let router = Router()
@@ -45,12 +45,16 @@ public enum BootPlane {
                 router.add(middleware: FileMiddleware(root.path, urlBasePath: "/files", searchForIndexHtml: false))
             }
         }
-        RenderedFileRoutes(files: environment.machineFiles, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger)
-            .register(in: router)
+        RenderedFileRoutes(
+            files: environment.machineFiles, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger
+        )
+        .register(in: router)
+        InstallCallbackRoutes(files: environment.machineFiles, logger: environment.logger).register(in: router)
         AgentRoutes(
             intake: CallHomeIntake(store: environment.store), tokens: environment.machineFiles.tokens,
             agentScript: environment.machineFiles.renderer.templatesDirectory + "/agent/anvil-agent.sh",
-            unauthenticatedLimit: TokenBucket(rate: environment.unknownCallHomeRate.perSecond, burst: environment.unknownCallHomeRate.burst),
+            unauthenticatedLimit: TokenBucket(
+                rate: environment.unknownCallHomeRate.perSecond, burst: environment.unknownCallHomeRate.burst),
             power: environment.power,
             logger: environment.logger
         ).register(in: router)

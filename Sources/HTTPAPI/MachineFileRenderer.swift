@@ -84,6 +84,16 @@ public struct MachineFileRenderer: Sendable {
         }
     }
 
+    /// One param's value for the machine through the attribute chain, from the same cached inputs
+    /// rendering uses; nil when no layer sets it and it has no default.
+    func param(_ name: String, for machine: Machine) async throws -> JSONValue? {
+        let inputs = try await cache.inputs(generation, load: loadInputs)
+        let chain = AttributeChain(
+            machine: machine, profiles: machine.profiles.compactMap { inputs.profiles[$0] },
+            global: inputs.profiles[Profile.globalName])
+        return chain.resolve(name, definition: inputs.params.first { $0.name == name }).value
+    }
+
     private func render(_ selection: Selection, for subject: RenderSubject) throws(RenderError) -> RenderedFile? {
         let file: BootEnvTemplate
         switch selection {

@@ -59,6 +59,12 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         case operatorAction
         /// A BMC was attached from a credential set matching the BMC address the agent reported.
         case bmcAttached
+        /// An installer (or the image-deploy task) said the install finished; the detail names the boot
+        /// environment that finished and the one the machine boots next, and the state it moved to.
+        case installed
+        /// The agent reported a task's exit code; the detail has the task URL, the code and, when the
+        /// failure failed the machine, its new state.
+        case taskFinished
 
         /// Whether the object itself changed (the event then carries it), rather than a note about it.
         public var changesObject: Bool { [.created, .updated, .deleted].contains(self) }
@@ -154,6 +160,15 @@ public protocol InventoryStore: Sendable {
     /// Replaces the object; with `expectedRevision`, only if the stored revision is that one.
     func replace<O: InventoryObject>(
         _ object: O, expectedRevision: Int?, actor: String, notes: [InventoryNote]
+    ) async throws -> Stored<O>
+    /// Reads the object and writes what `change` makes of it, in one transaction, so nothing written
+    /// meanwhile is lost or doubled (a retried callback finds the first one's result). `change` returns
+    /// the versions the object passes through, each checked against the one before it (a state machine
+    /// walked one legal move at a time, an `updated` event each) and the notes explaining them; with no
+    /// versions the object stays as it is and only the notes are recorded.
+    func update<O: InventoryObject>(
+        _ type: O.Type, key: String, actor: String,
+        _ change: @escaping @Sendable (O) throws -> (steps: [O], notes: [InventoryNote])
     ) async throws -> Stored<O>
     /// Notes on their own, for what changed nothing (an identity conflict).
     func record(_ notes: [InventoryNote], actor: String) async throws

@@ -81,6 +81,27 @@ public final class SQLiteInventory: InventoryStore {
         }
     }
 
+    public func update<O: InventoryObject>(
+        _ type: O.Type, key: String, actor: String,
+        _ change: @escaping @Sendable (O) throws -> (steps: [O], notes: [InventoryNote])
+    ) async throws -> Stored<O> {
+        try await write { db in
+            let writer = ObjectWriter(db: db)
+            var current = try writer.requireWritable(O.self, key: key, expectedRevision: nil)
+            let (steps, notes) = try change(current.object)
+            for step in steps {
+                guard step.key == key else {
+                    throw InventoryError.invalid([
+                        ValidationProblem(field: O.kind.keyField, message: "an update of '\(key)' cannot become '\(step.key)'")
+                    ])
+                }
+                current = try writer.update(old: current, new: step, actor: actor)
+            }
+            try writer.appendNotes(notes, actor: actor)
+            return current
+        }
+    }
+
     public func record(_ notes: [InventoryNote], actor: String) async throws {
         guard !notes.isEmpty else { return }
         try await noteCommits.record(notes, actor: actor) { batch in

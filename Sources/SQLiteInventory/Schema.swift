@@ -154,6 +154,28 @@ enum Schema {
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }
+        // The installers' "installed" callback and the agent's task results join the history.
+        // A copy of v4's event-table rebuild with two more actions (shipped migrations stay frozen).
+        migrator.registerMigration("v5-install-callbacks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_v5 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
+                            'fileServed', 'renderFailed', 'powerAction', 'powerDrift', 'operatorAction', 'bmcAttached',
+                            'installed', 'taskFinished')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v5 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v5 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+                    """)
+        }
         return migrator
     }
 

@@ -254,11 +254,11 @@ struct BootDecisionsCommand: AsyncParsableCommand {
 struct MachineHistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
-        abstract: "The machine's history: discovered, changes, hardware changes (with what changed), conflicts, files served.")
+        abstract: "The machine's history: discovered, changes, hardware changes (with what changed), conflicts, files served, installs finished, task results.")
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Machine id or name.") var machine: String
-    @Option(help: "Only this kind of entry, e.g. factsChanged, discovered, identityConflict, fileServed, renderFailed.") var action: String?
+    @Option(help: "Only this kind of entry, e.g. factsChanged, discovered, identityConflict, fileServed, renderFailed, installed, taskFinished.") var action: String?
 
     func run() async throws {
         try await reportingErrors {

@@ -9,34 +9,35 @@ struct CallHomeTests {
     static let agent = AnvilServer.repositoryRoot + "/templates/agent/anvil-agent.sh"
     static let goldenDirectory = AnvilServer.repositoryRoot + "/Tests/ApplianceTests/GoldenInventories"
 
-    static let dellDIMMs = (1...4).map { slot in
-        """
-        Handle 0x110\(slot), DMI type 17, 84 bytes
-        Memory Device
-        \tArray Handle: 0x1000
-        \tTotal Width: 72 bits
-        \tSize: 16 GB
-        \tForm Factor: DIMM
-        \tLocator: A\(slot)
-        \tBank Locator: Not Specified
-        \tType: DDR4
-        \tType Detail: Synchronous Registered (Buffered)
-        \tSpeed: 2933 MT/s
-        \tManufacturer: 00AD00B300AD
-        \tSerial Number: 3A1B2C\(slot)D
-        \tPart Number: HMA82GR7CJR8N-WM
-        \tConfigured Memory Speed: 2666 MT/s
+    static let dellDIMMs =
+        (1...4).map { slot in
+            """
+            Handle 0x110\(slot), DMI type 17, 84 bytes
+            Memory Device
+            \tArray Handle: 0x1000
+            \tTotal Width: 72 bits
+            \tSize: 16 GB
+            \tForm Factor: DIMM
+            \tLocator: A\(slot)
+            \tBank Locator: Not Specified
+            \tType: DDR4
+            \tType Detail: Synchronous Registered (Buffered)
+            \tSpeed: 2933 MT/s
+            \tManufacturer: 00AD00B300AD
+            \tSerial Number: 3A1B2C\(slot)D
+            \tPart Number: HMA82GR7CJR8N-WM
+            \tConfigured Memory Speed: 2666 MT/s
 
-        """
-    }.joined(separator: "\n") + """
+            """
+        }.joined(separator: "\n") + """
 
-        Handle 0x1105, DMI type 17, 84 bytes
-        Memory Device
-        \tSize: No Module Installed
-        \tLocator: A5
-        \tType: Unknown
+            Handle 0x1105, DMI type 17, 84 bytes
+            Memory Device
+            \tSize: No Module Installed
+            \tLocator: A5
+            \tType: Unknown
 
-        """
+            """
 
     /// A Dell-like 1U server: two sockets, four DIMMs, SATA disks (serials through smartctl), a BMC.
     static let dell = FakeSystemRoot(
@@ -49,8 +50,12 @@ struct CallHomeTests {
         cpuinfo: FakeSystemRoot.cpuinfo(model: "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", sockets: 2, cores: 20),
         meminfoKiB: 65_500_000, dmidecodeType17: "# dmidecode 3.4\nSMBIOS 3.2.0 present.\n\n" + dellDIMMs,
         disks: [
-            .init(name: "sda", sectors: 937_703_088, model: "MZ7KH480HAHQ0D3", smartctlSerial: "S47MNA0M901234", wwid: "naa.5002538e40a1b2c3"),
-            .init(name: "sdb", sectors: 937_703_088, model: "MZ7KH480HAHQ0D3", smartctlSerial: "S47MNA0M905678", wwid: "naa.5002538e40a1b2c4"),
+            .init(
+                name: "sda", sectors: 937_703_088, model: "MZ7KH480HAHQ0D3", smartctlSerial: "S47MNA0M901234",
+                wwid: "naa.5002538e40a1b2c3"),
+            .init(
+                name: "sdb", sectors: 937_703_088, model: "MZ7KH480HAHQ0D3", smartctlSerial: "S47MNA0M905678",
+                wwid: "naa.5002538e40a1b2c4"),
         ],
         nics: [
             .init(name: "eno1", mac: "e4:43:4b:10:20:30", driver: "i40e", pciAddress: "0000:19:00.0"),
@@ -71,15 +76,24 @@ struct CallHomeTests {
         dmi: [
             "sys_vendor": "Supermicro", "product_name": "Super Server", "product_serial": "To Be Filled By O.E.M.",
             "product_uuid": "03000200-0400-0500-0006-000700080009", "board_vendor": "Supermicro", "board_name": "X11SCL-F",
-            "board_serial": "ZM194S012345", "chassis_type": "17", "bios_vendor": "American Megatrends Inc.", "bios_version": "1.4",
+            "board_serial": "ZM194S012345", "chassis_type": "17", "bios_vendor": "American Megatrends Inc.",
+            "bios_version": "1.4",
         ],
         cpuinfo: FakeSystemRoot.cpuinfo(model: "Intel(R) Xeon(R) E-2278G CPU @ 3.40GHz", sockets: 1, cores: 8),
         meminfoKiB: 32_600_000, dmidecodeType17: nil,
-        disks: [.init(name: "nvme0n1", sectors: 1_875_385_008, model: "SAMSUNG MZQLB960HAJR-00007", sysfsSerial: "S437NA0M700001", wwid: "eui.3437383052b001230025384100000001")],
-        nics: [.init(name: "enp1s0f0np0", mac: "0c:42:a1:55:66:70", driver: "mlx5_core", pciAddress: "0000:01:00.0", speed: 25000)],
+        disks: [
+            .init(
+                name: "nvme0n1", sectors: 1_875_385_008, model: "SAMSUNG MZQLB960HAJR-00007", sysfsSerial: "S437NA0M700001",
+                wwid: "eui.3437383052b001230025384100000001")
+        ],
+        nics: [
+            .init(name: "enp1s0f0np0", mac: "0c:42:a1:55:66:70", driver: "mlx5_core", pciAddress: "0000:01:00.0", speed: 25000)
+        ],
         ipmiLAN: nil)
 
-    static func inventory(_ root: FakeSystemRoot, in directory: TemporaryDirectory, name: String) async throws -> (json: String, environment: [String: String]) {
+    static func inventory(
+        _ root: FakeSystemRoot, in directory: TemporaryDirectory, name: String
+    ) async throws -> (json: String, environment: [String: String]) {
         var environment = try root.write(to: directory.file(name))
         environment["ANVIL_BOOTIF"] = "01-" + root.nics[0].mac.replacingOccurrences(of: ":", with: "-")
         let result = try await AnvilServer.run("/bin/busybox", ["sh", agent, "--inventory"], environment: environment)
@@ -90,7 +104,8 @@ struct CallHomeTests {
     /// Sorted, indented JSON, so goldens diff line by line.
     static func pretty(_ json: String) throws -> String {
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8))
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
@@ -108,7 +123,9 @@ struct CallHomeTests {
         #expect(actual == golden, "agent output for \(name) differs from \(path); ANVIL_UPDATE_GOLDEN=1 rewrites it")
     }
 
-    @Test("call-home creates the machine once, a repeat changes nothing, a lost disk is a change with a diff, a copied MAC is a conflict")
+    @Test(
+        "call-home creates the machine once, a repeat changes nothing, a lost disk is a change with a diff, a copied MAC is a conflict"
+    )
     func callHome() async throws {
         let directory = try TemporaryDirectory(prefix: "anvil-callhome")
         defer { directory.remove() }
@@ -120,7 +137,8 @@ struct CallHomeTests {
         environment["ANVIL_URL"] = server.bootURL
         environment["ANVIL_STATE"] = directory.file("agent-state")
         func callHome(_ environment: [String: String]) async throws -> AnvilServer.CLIResult {
-            try await AnvilServer.run("/usr/bin/timeout", ["60", "/bin/busybox", "sh", Self.agent, "--once"], environment: environment)
+            try await AnvilServer.run(
+                "/usr/bin/timeout", ["60", "/bin/busybox", "sh", Self.agent, "--once"], environment: environment)
         }
         func machines(_ filters: [String] = []) async throws -> [[String: Any]] {
             let listed = try await server.cli(["machines", "list", "--json"] + filters.flatMap { ["--filter", $0] })
@@ -163,7 +181,8 @@ struct CallHomeTests {
         // Without the token, known hardware is refused (only unknown machines call home unauthenticated).
         var stranger = environment
         stranger["ANVIL_STATE"] = directory.file("stranger-state")
-        let refused = try await AnvilServer.run("/usr/bin/timeout", ["5", "/bin/busybox", "sh", Self.agent, "--once"], environment: stranger)
+        let refused = try await AnvilServer.run(
+            "/usr/bin/timeout", ["5", "/bin/busybox", "sh", Self.agent, "--once"], environment: stranger)
         #expect(refused.stderr.contains("HTTP 401"), "\(refused.stderr)")
 
         // Another board claiming the first one's MAC: a conflict, noted, nothing merged.
@@ -173,7 +192,8 @@ struct CallHomeTests {
         var (_, copyEnvironment) = try await Self.inventory(copy, in: directory, name: "copy")
         copyEnvironment["ANVIL_URL"] = server.bootURL
         copyEnvironment["ANVIL_STATE"] = directory.file("copy-state")
-        let conflict = try await AnvilServer.run("/usr/bin/timeout", ["5", "/bin/busybox", "sh", Self.agent, "--once"], environment: copyEnvironment)
+        let conflict = try await AnvilServer.run(
+            "/usr/bin/timeout", ["5", "/bin/busybox", "sh", Self.agent, "--once"], environment: copyEnvironment)
         #expect(conflict.stderr.contains("HTTP 409"), "\(conflict.stderr)")
         #expect(try await machines().count == 1)
         let conflicts = try await server.cli(["machines", "history", name, "--action", "identityConflict"])
@@ -220,8 +240,17 @@ struct CallHomeTests {
         #expect(first.stdout.contains("task ran against \(server.bootURL)\n"), "\(first.stdout)")
         #expect(first.stderr.contains("anvil-agent: running task \(taskURL)\n"), "\(first.stderr)")
         #expect(first.stderr.contains("anvil-agent: task \(taskURL) exited with 3\n"), "\(first.stderr)")
-        #expect(first.stderr.contains("anvil-agent: task result posted to Anvil: HTTP "), "\(first.stderr)")
+        #expect(first.stderr.contains("anvil-agent: task result posted to Anvil: HTTP 200\n"), "\(first.stderr)")
         #expect(first.stderr.range(of: "called home")!.lowerBound < first.stderr.range(of: "running task")!.lowerBound)
+        // Anvil noted the result; the machine (ready, not deploying) is not failed by it.
+        let listed = try await server.cli(["machines", "list", "--json"])
+        let machines = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]) ?? []
+        let name = try #require(machines.first?["name"] as? String, "\(listed.stdout)")
+        #expect(machines.first?["state"] as? String == "ready", "\(listed.stdout)")
+        let results = try await server.cli(["machines", "history", name, "--action", "taskFinished"])
+        #expect(results.status == 0, "\(results.stderr)")
+        #expect(results.stdout.contains("  taskFinished  agent"), "\(results.stdout)")
+        #expect(results.stdout.contains("    task \(taskURL) exited with 3\n"), "\(results.stdout)")
 
         // The agent restarted in the same boot (same state directory): the task does not run again.
         let again = try await agent(environment)

@@ -261,6 +261,20 @@ struct TaskScriptTests {
         let result = try await Self.run(String(decoding: task.body, as: UTF8.self), in: directory, name: "served-image-deploy.sh")
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: disk)) == image, "the disk differs from the image")
+        // The script's callback reached Anvil: the machine boots its disk now and is deployed.
+        #expect(
+            !result.stdout.contains("could not tell Anvil") && !result.stderr.contains("could not tell Anvil"), "\(result.stderr)"
+        )
+        let shown = try await server.cli(["machines", "show", "deploy", "--json"])
+        let deployed = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+        #expect(deployed?["bootEnv"] as? String == "local" && deployed?["state"] as? String == "deployed", "\(shown.stdout)")
+        let installed = try await server.cli(["machines", "history", "deploy", "--action", "installed"])
+        #expect(
+            installed.stdout.contains("    image-deploy finished; the machine boots local and is deployed\n"),
+            "\(installed.stdout)")
+        let next = try await BootFilesHTTPTests.fetch("\(server.bootURL)/boot/52-54-00-cc-00-01.ipxe", in: directory)
+        let local = String(decoding: next.body, as: UTF8.self)
+        #expect(next.status == 200 && local.contains("# Anvil: deploy boots from its local disk\n"), "\(local)")
 
         let ubuntuID = try await id(of: "ubuntu")
         for (file, prefix) in [

@@ -292,8 +292,8 @@ call_home() {
 
 # The task on the kernel command line, once per boot (the state directory is on tmpfs): fetched
 # (5 tries), run with the agent's URL and token in the environment, its output on the console and
-# its exit code logged and posted to /api/v1/machines/<id>/task-result. Anvil has no such endpoint
-# yet (the post is answered 404 and logged); the console line and $state/task.status are the record.
+# its exit code logged and posted to /api/v1/machines/<id>/task-result, where Anvil notes it in the
+# machine's history (a failure fails a deploying or wiping machine); $state/task.status keeps it here.
 run_task() {
     task_url=${ANVIL_TASK:-$(cmdline anvil.task)}
     [ -n "$task_url" ] || return 0
