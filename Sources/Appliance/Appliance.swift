@@ -104,7 +104,7 @@ public struct Appliance: Sendable {
         bootPlane.unknownCallHomeRate = (configuration.boot.unknownCallHomesPerSecond, configuration.boot.unknownCallHomeBurst)
         bootPlane.power = power
         let boot = Application(
-            router: BootPlane.makeRouter(bootPlane),
+            router: BootPlane.makeRouter(bootPlane), server: BootPlane.server(bootPlane),
             configuration: .init(address: .hostname(configuration.boot.listen.host, port: configuration.boot.listen.port), serverName: "anvil"),
             onServerRunning: { channel in
                 let address = "http://\(Self.describe(channel.localAddress))"

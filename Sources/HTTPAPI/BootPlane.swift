@@ -33,18 +33,13 @@ public struct BootPlaneEnvironment: Sendable {
 
 /// The boot plane: plain HTTP on the provisioning network, for firmware, installers and the agent.
 /// It carries no admin API: boot files under `/files/`, iPXE scripts under `/boot/`, the other rendered
-/// files under `/machines/<id>/`, the installers' `installed` callback, the agent's endpoints.
+/// files under `/machines/<id>/`, the installers' `installed` callback, the agent's endpoints. Boot files
+/// are answered in the channel pipeline, not by this router (see ``BootFileService``): serve it with ``server(_:)``.
 public enum BootPlane {
     public static func makeRouter(_ environment: BootPlaneEnvironment) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: ErrorShapingMiddleware())
         router.add(middleware: MetricsMiddleware())
-        if !environment.bootFileRoots.isEmpty {
-            router.add(middleware: BootFileGuardMiddleware(roots: environment.bootFileRoots))
-            for root in environment.bootFileRoots {
-                router.add(middleware: FileMiddleware(root.path, urlBasePath: "/files", searchForIndexHtml: false))
-            }
-        }
         RenderedFileRoutes(
             files: environment.machineFiles, unknownBootEnv: environment.unknownBootEnv, logger: environment.logger
         )
