@@ -47,7 +47,9 @@ mkdir -p "$work/root/files" "$work/root/boot"
 head -c $((size << 20)) /dev/urandom >"$work/root/files/big.bin"
 mac="52:54:00:be:0c:01"
 
-in_ns "$anvil" serve --data-dir "$work/data" --content-dir . --admin-listen 127.0.0.1:0 --boot-listen 127.0.0.1:8080 \
+# Started with `ip netns exec` itself (which execs), not the in_ns function: $! is then the server's
+# own PID, which cleanup stops, rather than a subshell's.
+ip netns exec "$ns" "$anvil" serve --data-dir "$work/data" --content-dir . --admin-listen 127.0.0.1:0 --boot-listen 127.0.0.1:8080 \
     --tftp-listen off --boot-files-dir "$work/root/files" --log-level warning >"$work/anvil.log" 2>&1 &
 pids+=($!)
 cat >"$work/nginx.conf" <<CONF
@@ -66,7 +68,7 @@ http {
     }
 }
 CONF
-in_ns nginx -c "$work/nginx.conf" &
+ip netns exec "$ns" nginx -c "$work/nginx.conf" &
 pids+=($!)
 for _ in $(seq 1 200); do
     in_ns curl -sf http://127.0.0.1:8080/healthz >/dev/null 2>&1 && in_ns curl -sf http://127.0.0.1:8081/files/big.bin -o /dev/null -r 0-0 && break
