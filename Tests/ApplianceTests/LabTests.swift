@@ -82,7 +82,9 @@ import Testing
         let rows = try JSONDecoder().decode(JSONValue.self, from: Data(statusJSON.stdout.utf8)).arrayValue ?? []
         #expect(rows.compactMap { $0.objectValue?["name"]?.stringValue } == Self.expected.map(\.name), "\(statusJSON.stdout)")
         #expect(
-            rows.allSatisfy { $0.objectValue?["power"] == "on" && $0.objectValue?["state"] == "ready" }, "\(statusJSON.stdout)")
+            rows.allSatisfy {
+                $0.objectValue?["power"] == "on" && ["discovered", "ready"].contains($0.objectValue?["state"]?.stringValue ?? "")
+            }, "\(statusJSON.stdout)")
         #expect(rows.compactMap { $0.objectValue?["serial"]?.stringValue } == Self.expected.map(\.serial), "\(statusJSON.stdout)")
         let console = try await Self.run(["console", "vm1", "--no-follow", "--dir", directory])
         #expect(console.stdout.contains("anvil-agent: called home"), "\(console.stdout.suffix(2000))")
