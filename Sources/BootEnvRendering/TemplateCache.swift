@@ -177,8 +177,10 @@ struct TemplateTag: Sendable {
 }
 
 /// Hands Stencil's `{% include %}` the cached template files.
+/// Unowned: the cache holds the environment that holds this loader, and a strong reference back
+/// would keep every cache alive for good.
 struct CachedTemplateLoader: Loader {
-    let cache: TemplateCache
+    unowned let cache: TemplateCache
 
     func loadTemplate(name: String, environment: Environment) throws -> Template {
         guard !name.split(separator: "/").contains(".."), let text = cache.text(of: name) else {
