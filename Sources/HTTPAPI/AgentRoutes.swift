@@ -149,17 +149,23 @@ struct AgentRoutes: Sendable {
         guard let token = Self.bearerToken(request) else {
             throw APIError(.unauthorized, code: "unauthenticated", message: "this endpoint needs the machine's token")
         }
+        let machine = try Self.machine(of: token, for: id, tokens: tokens)
+        let renew = tokens.verify(token, now: Date() + Self.agentTokenLifetime / 2)
+        let renewal = (try? renew.get()) == nil ? tokens.issue(for: machine, validFor: Self.agentTokenLifetime, now: Date()) : nil
+        return (machine, renewal)
+    }
+
+    /// The machine `token` is valid for, which must be `id`: 401 for a bad or expired token, 403 for
+    /// another machine's.
+    static func machine(of token: String, for id: String, tokens: MachineTokenAuthority) throws -> ObjectID {
         switch tokens.verify(token, now: Date()) {
         case .failure(let refusal):
-            throw Self.refused(refusal)
+            throw refused(refusal)
         case .success(let machine):
             guard machine.description == id.lowercased() else {
                 throw APIError(.forbidden, code: "forbidden", message: "the token is for another machine")
             }
-            let renew = tokens.verify(token, now: Date() + Self.agentTokenLifetime / 2)
-            let renewal =
-                (try? renew.get()) == nil ? tokens.issue(for: machine, validFor: Self.agentTokenLifetime, now: Date()) : nil
-            return (machine, renewal)
+            return machine
         }
     }
 

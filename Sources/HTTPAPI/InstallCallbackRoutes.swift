@@ -80,15 +80,7 @@ struct InstallCallbackRoutes: Sendable {
                 message:
                     "the install callback needs the machine's token (?token= from its rendered file, or Authorization: Bearer)")
         }
-        switch files.tokens.verify(token, now: Date()) {
-        case .failure(let refusal):
-            throw AgentRoutes.refused(refusal)
-        case .success(let machine):
-            guard machine.description == id.lowercased() else {
-                throw APIError(.forbidden, code: "forbidden", message: "the token is for another machine")
-            }
-            return machine
-        }
+        return try AgentRoutes.machine(of: token, for: id, tokens: files.tokens)
     }
 }
 
