@@ -76,6 +76,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "WorkflowEngine",
+            dependencies: ["ProvisioningModel"],
+            swiftSettings: swiftSettings
+        ),
+
         // 2: adapters
         .target(
             name: "SQLiteInventory",
@@ -85,7 +91,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "ProvisioningModel", "NetworkPrimitives", "BootEnvRendering",
+                "ProvisioningModel", "NetworkPrimitives", "BootEnvRendering", "WorkflowEngine",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 // The boot plane's /files/ handler sits in the HTTP/1 pipeline and sends FileRegions.
@@ -212,6 +218,11 @@ let package = Package(
             name: "ProvisioningModelTests",
             dependencies: ["ProvisioningModel", "NetworkPrimitives", "BootEnvRendering", "ApplianceTesting"],
             exclude: ["GoldenScripts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkflowEngineTests",
+            dependencies: ["WorkflowEngine", "ProvisioningModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

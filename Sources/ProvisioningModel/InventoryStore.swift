@@ -65,6 +65,10 @@ public struct InventoryEvent: Codable, Sendable, Hashable {
         /// The agent reported a task's exit code; the detail has the task URL, the code and, when the
         /// failure failed the machine, its new state.
         case taskFinished
+        /// The workflow engine moved the machine on: a workflow started, a stage began, the boot
+        /// environment changed, a job was handed out or ended, the workflow finished or failed. The
+        /// detail's `step` says which, `message` says it in words.
+        case workflowStep
 
         /// Whether the object itself changed (the event then carries it), rather than a note about it.
         public var changesObject: Bool { [.created, .updated, .deleted].contains(self) }
@@ -223,6 +227,17 @@ public protocol InventoryStore: Sendable {
     func saveSensorSnapshot(_ snapshot: SensorSnapshot) async throws
     func sensorSnapshot(machine: ObjectID) async throws -> SensorSnapshot?
 
+    /// The workflow engine's write, in one transaction: the machine's versions (each a legal move from
+    /// the one before), only if it is still at `revision`; the jobs created or changed; the notes.
+    func writeWorkflowStep(
+        machine steps: [Machine], basedOn revision: Int, key: String, jobs: [Job], notes: [InventoryNote], actor: String
+    ) async throws
+    /// Appends `chunk` to a job's log where the agent says it starts: bytes the log already has are
+    /// skipped (a resent chunk), a chunk past the end is refused (`JobLogGap`). Returns the new length.
+    func appendJobLog(job: ObjectID, offset: Int64, _ chunk: Data) async throws -> Int64
+    /// Up to `limit` bytes of a job's log from `offset`, and the log's whole length.
+    func jobLog(job: ObjectID, from offset: Int64, limit: Int) async throws -> (bytes: Data, length: Int64)
+
     func createToken(_ token: APIToken, secretHash: String) async throws
     func token(secretHash: String) async throws -> APIToken?
     func tokens() async throws -> [APIToken]
@@ -252,6 +267,17 @@ extension InventoryStore {
             cursor = page.nextCursor
         } while cursor != nil
         return objects
+    }
+}
+
+/// A log chunk that would leave a hole: the log is `length` bytes long, the chunk starts later.
+public struct JobLogGap: Error, Sendable, Equatable {
+    public var length: Int64
+    public var offset: Int64
+
+    public init(length: Int64, offset: Int64) {
+        self.length = length
+        self.offset = offset
     }
 }
 

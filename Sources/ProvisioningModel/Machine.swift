@@ -14,6 +14,8 @@ public struct Machine: InventoryObject {
     /// The boot environment its next network boot gets.
     public var bootEnv: String
     public var workflow: String?
+    /// How far the machine is through `workflow` (nil until the engine starts it).
+    public var progress: WorkflowProgress?
     /// Profiles in priority order (first wins) for param resolution.
     public var profiles: [String]
     public var params: [String: JSONValue]
@@ -44,7 +46,7 @@ public struct Machine: InventoryObject {
     public var key: String { id.description }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, description, state, architecture, bootEnv, workflow, profiles, params, facts, interfaces, bmc
+        case id, name, description, state, architecture, bootEnv, workflow, progress, profiles, params, facts, interfaces, bmc
     }
 
     public static var fieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
@@ -81,6 +83,7 @@ public struct Machine: InventoryObject {
         architecture = try c.decode(.architecture, default: .amd64)
         bootEnv = try c.decode(.bootEnv, default: "discovery")
         workflow = try c.decodeIfPresent(String.self, forKey: .workflow)
+        progress = try c.decodeIfPresent(WorkflowProgress.self, forKey: .progress)
         profiles = try c.decode(.profiles, default: [])
         params = try c.decode(.params, default: [:])
         facts = try c.decode(.facts, default: HardwareFacts())

@@ -35,6 +35,29 @@ public enum MachineState: String, Codable, Sendable, CaseIterable {
     }
 
     public func canMove(to next: MachineState) -> Bool { next == self || allowedNextStates.contains(next) }
+
+    /// The states a machine passes through to get from here to `target` by legal moves, shortest
+    /// first (`target` last; empty when it is here already or cannot get there).
+    public func path(to target: MachineState) -> [MachineState] {
+        guard target != self else { return [] }
+        var previous: [MachineState: MachineState] = [:]
+        var queue = [self]
+        while !queue.isEmpty {
+            let state = queue.removeFirst()
+            // allCases order makes the search, and so the path, the same every time.
+            for next in MachineState.allCases
+            where state.allowedNextStates.contains(next) && previous[next] == nil && next != self {
+                previous[next] = state
+                if next == target {
+                    var path = [target]
+                    while let before = previous[path[0]], before != self { path.insert(before, at: 0) }
+                    return path
+                }
+                queue.append(next)
+            }
+        }
+        return []
+    }
 }
 
 /// A machine's CPU architecture, named as Debian names them.

@@ -116,14 +116,18 @@ public struct Workflow: InventoryObject, NamedObject {
     public var name: String
     public var description: String
     public var stages: [String]
+    /// The state a machine reaches when the last stage finishes: `ready` (a discovery or burn-in
+    /// workflow; the machine is `discovered` meanwhile) or `deployed` (it is `deploying` meanwhile).
+    public var outcome: MachineState
 
-    public init(name: String, description: String = "", stages: [String]) {
+    public init(name: String, description: String = "", stages: [String], outcome: MachineState = .deployed) {
         self.name = name
         self.description = description
         self.stages = stages
+        self.outcome = outcome
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, stages }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, description, stages, outcome }
     public static var fieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
 
     public init(from decoder: any Decoder) throws {
@@ -131,13 +135,18 @@ public struct Workflow: InventoryObject, NamedObject {
         name = try c.decode(String.self, forKey: .name)
         description = try c.decode(.description, default: "")
         stages = try c.decode(.stages, default: [])
+        outcome = try c.decode(.outcome, default: .deployed)
     }
+
+    /// The state a machine is in while the workflow runs.
+    public var runningState: MachineState { outcome == .ready ? .discovered : .deploying }
 
     public func validate() -> [ValidationProblem] {
         var report = ValidationReport()
         report.checkName(name)
         report.check(!stages.isEmpty, "stages", "a workflow needs at least one stage")
         report.checkNames(stages, field: "stages")
+        report.check([.ready, .deployed].contains(outcome), "outcome", "must be ready or deployed, not \(outcome.rawValue)")
         return report.problems
     }
 
@@ -163,22 +172,38 @@ public struct Job: InventoryObject {
     public var machine: ObjectID
     public var task: String
     public var stage: String?
+    public var workflow: String?
     public var state: JobState
     public var exitState: JobExitState?
+    /// The exit status of the action that ended the job, as the agent reported it.
+    public var exitCode: Int?
+    /// Why the engine ended the job itself (the machine restarted while it ran…).
+    public var message: String?
+    /// The agent's boot the job was handed to (Linux's boot_id): a poll from another boot while the
+    /// job runs means the machine restarted under it.
+    public var boot: String?
+    /// What the agent runs, rendered when the job was handed out (kept, so the history shows exactly what ran).
+    public var actions: [JobAction]
     public var createdAt: Date
     public var startedAt: Date?
     public var endedAt: Date?
 
     public init(
-        id: ObjectID = ObjectID(), machine: ObjectID, task: String, stage: String? = nil, state: JobState = .created,
-        exitState: JobExitState? = nil, createdAt: Date, startedAt: Date? = nil, endedAt: Date? = nil
+        id: ObjectID = ObjectID(), machine: ObjectID, task: String, stage: String? = nil, workflow: String? = nil,
+        state: JobState = .created, exitState: JobExitState? = nil, exitCode: Int? = nil, message: String? = nil,
+        boot: String? = nil, actions: [JobAction] = [], createdAt: Date, startedAt: Date? = nil, endedAt: Date? = nil
     ) {
         self.id = id
         self.machine = machine
         self.task = task
         self.stage = stage
+        self.workflow = workflow
         self.state = state
         self.exitState = exitState
+        self.exitCode = exitCode
+        self.message = message
+        self.boot = boot
+        self.actions = actions
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.endedAt = endedAt
@@ -187,11 +212,29 @@ public struct Job: InventoryObject {
     public var key: String { id.description }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, machine, task, stage, state, exitState, createdAt, startedAt, endedAt
+        case id, machine, task, stage, workflow, state, exitState, exitCode, message, boot, actions, createdAt, startedAt, endedAt
     }
     public static var fieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public static var filterFields: [String: FilterField] {
         ["machine": .equals(path: "$.machine"), "state": .equals(path: "$.state"), "task": .equals(path: "$.task")]
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(ObjectID.self, forKey: .id)
+        machine = try c.decode(ObjectID.self, forKey: .machine)
+        task = try c.decode(String.self, forKey: .task)
+        stage = try c.decodeIfPresent(String.self, forKey: .stage)
+        workflow = try c.decodeIfPresent(String.self, forKey: .workflow)
+        state = try c.decode(.state, default: .created)
+        exitState = try c.decodeIfPresent(JobExitState.self, forKey: .exitState)
+        exitCode = try c.decodeIfPresent(Int.self, forKey: .exitCode)
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        boot = try c.decodeIfPresent(String.self, forKey: .boot)
+        actions = try c.decode(.actions, default: [])
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
+        endedAt = try c.decodeIfPresent(Date.self, forKey: .endedAt)
     }
 
     public func validate() -> [ValidationProblem] {

@@ -176,6 +176,35 @@ enum Schema {
                     CREATE INDEX event_object ON event(kind, key, cursor);
                     """)
         }
+        // The workflow engine: its notes join the history, and the agent streams each job's log in chunks
+        // (one row per chunk, keyed by where it starts, so a resent chunk is found, not doubled).
+        migrator.registerMigration("v6-workflows") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_v6 (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        time TEXT NOT NULL,
+                        action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'deleted', 'discovered', 'factsChanged', 'identityConflict',
+                            'fileServed', 'renderFailed', 'powerAction', 'powerDrift', 'operatorAction', 'bmcAttached',
+                            'installed', 'taskFinished', 'workflowStep')),
+                        kind TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        object TEXT CHECK (object IS NULL OR json_valid(object))
+                    );
+                    INSERT INTO event_v6 SELECT * FROM event;
+                    DROP TABLE event;
+                    ALTER TABLE event_v6 RENAME TO event;
+                    CREATE INDEX event_object ON event(kind, key, cursor);
+
+                    CREATE TABLE job_log (
+                        job TEXT NOT NULL REFERENCES job(key) ON DELETE CASCADE,
+                        offset INTEGER NOT NULL CHECK (offset >= 0),
+                        chunk BLOB NOT NULL CHECK (length(chunk) > 0),
+                        PRIMARY KEY (job, offset)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 
